@@ -1,0 +1,51 @@
+//! Errors of the activities, each saying whether a retry can help. Temporal retries an
+//! activity whose error is retryable; a non-retryable one fails the workflow with its message.
+
+use temporalio_sdk::activities::ActivityError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActivityFailure {
+    /// The object store did not answer or failed: retry.
+    #[error("object store operation `{operation}` on `{key}` failed: {source}")]
+    ObjectStore { operation: &'static str, key: String, source: object_store::Error },
+    /// The warehouse failed (locked file, disk): retry.
+    #[error("warehouse operation failed: {0}")]
+    Warehouse(#[from] duckdb::Error),
+    /// Local scratch space failed: retry.
+    #[error("local file operation failed: {0}")]
+    LocalIo(#[from] std::io::Error),
+    /// A document we wrote ourselves (plan, manifest, state) cannot be read: a bug or a
+    /// hand-edited object; retrying does not help.
+    #[error("object `{key}` is not a valid {what}: {reason}")]
+    CorruptDocument { key: String, what: &'static str, reason: String },
+    /// The input refers to something that does not exist; retrying does not help.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// Encoding Parquet failed; retrying does not help.
+    #[error("cannot encode Parquet: {0}")]
+    Parquet(String),
+}
+
+impl ActivityFailure {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ActivityFailure::ObjectStore { .. } | ActivityFailure::Warehouse(_) | ActivityFailure::LocalIo(_))
+    }
+
+    pub fn object_store(operation: &'static str, key: impl Into<String>) -> impl FnOnce(object_store::Error) -> Self {
+        let key = key.into();
+        move |source| ActivityFailure::ObjectStore { operation, key, source }
+    }
+}
+
+impl ActivityFailure {
+    /// The error handed to Temporal: retryable ones as plain errors (the retry policy applies),
+    /// the others as non-retryable application failures.
+    pub fn into_activity_error(self) -> ActivityError {
+        tracing::warn!(error = %self, retryable = self.is_retryable(), "activity failed");
+        if self.is_retryable() {
+            ActivityError::from(anyhow::Error::new(self))
+        } else {
+            ActivityError::application(temporalio_common::error::ApplicationFailure::non_retryable(self))
+        }
+    }
+}

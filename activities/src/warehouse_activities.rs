@@ -1,0 +1,60 @@
+//! Activities of the warehouse task queue: only the process that owns the DuckDB file runs them.
+
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
+
+use clickstream_core::{layout, storage::Storage};
+use clickstream_workflows::{activities::names, types::*};
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+
+use crate::{
+    errors::ActivityFailure,
+    etl_activities::{file_key_of_entry, read_manifest},
+    object_io::get_bytes,
+    warehouse::DuckDbWarehouse,
+};
+
+pub struct WarehouseActivityImplementations {
+    pub storage: Storage,
+    pub warehouse: Arc<DuckDbWarehouse>,
+}
+
+#[activities]
+impl WarehouseActivityImplementations {
+    #[activity(name = names::LOAD_BATCH_INTO_WAREHOUSE)]
+    pub async fn load_batch_into_warehouse(self: Arc<Self>, _ctx: ActivityContext, input: LoadBatch) -> Result<LoadSummary, ActivityError> {
+        self.load(&input).await.map_err(ActivityFailure::into_activity_error)
+    }
+}
+
+impl WarehouseActivityImplementations {
+    /// Downloads the manifest's files to scratch space (DuckDB reads local files; httpfs is not
+    /// available offline) and merges them, app by app.
+    pub async fn load(&self, batch: &LoadBatch) -> Result<LoadSummary, ActivityFailure> {
+        let manifest = read_manifest(&self.storage, &batch.manifest_key).await?;
+        let scratch = tempfile::tempdir()?;
+        let mut files_by_app: BTreeMap<String, Vec<(PathBuf, String)>> = BTreeMap::new();
+        for (index, entry) in manifest.entries.iter().enumerate() {
+            let key = file_key_of_entry(&self.storage, entry)?;
+            let app_id = layout::app_of_processed_key(key)
+                .ok_or_else(|| ActivityFailure::InvalidInput(format!("`{key}` has no partition_app= segment")))?;
+            let bytes = get_bytes(self.storage.store.as_ref(), key).await?;
+            let local_path = scratch.path().join(format!("{index}.parquet"));
+            tokio::fs::write(&local_path, &bytes).await?;
+            files_by_app.entry(app_id.to_string()).or_default().push((local_path, entry.url.clone()));
+        }
+        let warehouse = self.warehouse.clone();
+        let rows_inserted = tokio::task::spawn_blocking(move || -> Result<u64, ActivityFailure> {
+            let mut rows = 0;
+            for (app_id, files) in &files_by_app {
+                rows += warehouse.merge_event_files(app_id, files)?;
+            }
+            drop(scratch);
+            Ok(rows)
+        })
+        .await
+        .map_err(|join_error| ActivityFailure::LocalIo(std::io::Error::other(join_error.to_string())))??;
+        tracing::info!(project = %batch.project_id, manifest = %batch.manifest_key, files = manifest.entries.len(), rows_inserted, "loaded batch into DuckDB");
+        Ok(LoadSummary { batches: 1, files: manifest.entries.len() as u64, rows_inserted })
+    }
+}

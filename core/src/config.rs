@@ -1,0 +1,329 @@
+//! Configuration: one TOML file plus `CLICKSTREAM_*` environment overrides.
+//!
+//! Nested keys are separated by a double underscore in the environment, for example
+//! `CLICKSTREAM_INGEST__LISTEN=0.0.0.0:8080` overrides `[ingest] listen`. Lists (the
+//! projects) are only read from the file. Every value is checked once at start, and an
+//! invalid one fails with the key's name and the reason, never later at run time.
+
+use std::{net::SocketAddr, path::PathBuf, sync::LazyLock};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+/// What went wrong while reading the configuration. Retrying never helps: the file or the
+/// environment must be fixed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// figment could not read or parse a value; its message names the key and the source.
+    #[error("invalid configuration: {0}")]
+    Unreadable(#[from] Box<figment::Error>),
+    /// A value parsed but breaks a rule of clickstream.
+    #[error("invalid configuration: key `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub ingest: IngestConfig,
+    pub console: ConsoleConfig,
+    pub worker: WorkerConfig,
+    pub temporal: TemporalConfig,
+    pub storage: StorageConfig,
+    pub warehouse: WarehouseConfig,
+    /// Projects (pipelines) and the apps that may send to them.
+    pub projects: Vec<ProjectConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Address the collector listens on.
+    pub listen: SocketAddr,
+    /// Path the SDKs post to (CAoA default `/collect`).
+    pub path: String,
+    /// Largest accepted request body; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// A request is acknowledged only after its raw record is written to the object store.
+    /// Requests arriving within this many milliseconds share one object (group commit).
+    pub batch_max_delay_ms: u64,
+    /// A batch is written early once its records reach this many bytes.
+    pub batch_max_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    pub listen: SocketAddr,
+    /// Base URL of the Temporal web UI, used for links from the console.
+    pub temporal_ui_url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Address of the worker's `/metrics` and `/health` endpoints.
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemporalConfig {
+    /// gRPC address of the Temporal frontend, e.g. `http://127.0.0.1:7233`.
+    pub address: String,
+    pub namespace: String,
+    /// Task queue of the ETL workflows and activities.
+    pub task_queue: String,
+    /// Task queue served only by the process that owns the DuckDB warehouse file.
+    pub warehouse_task_queue: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Where raw and processed data live: `file:///abs/dir` or `s3://bucket[/prefix]`.
+    pub url: String,
+    /// S3 endpoint override (moto, MinIO); empty for AWS.
+    pub endpoint: String,
+    pub region: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarehouseConfig {
+    /// The DuckDB database file. Only one process may open it for writing.
+    pub duckdb_path: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// Project id, as in CAoA: lower case letters, digits and `_`.
+    pub id: String,
+    /// App ids accepted for this project; any other appId gets 403 at the collector.
+    pub apps: Vec<String>,
+    /// Seconds between two scheduled ETL runs.
+    #[serde(default = "default_etl_interval_seconds")]
+    pub etl_interval_seconds: u64,
+    /// Raw objects younger than this are left to the next run, so that an object still
+    /// being written is never skipped.
+    #[serde(default = "default_etl_buffer_seconds")]
+    pub etl_buffer_seconds: u64,
+}
+
+fn default_etl_interval_seconds() -> u64 {
+    60
+}
+
+fn default_etl_buffer_seconds() -> u64 {
+    10
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ingest: IngestConfig {
+                listen: "127.0.0.1:8080".parse().expect("static address"),
+                path: "/collect".into(),
+                max_body_bytes: 1024 * 1024,
+                batch_max_delay_ms: 200,
+                batch_max_bytes: 8 * 1024 * 1024,
+            },
+            console: ConsoleConfig {
+                listen: "127.0.0.1:3000".parse().expect("static address"),
+                temporal_ui_url: "http://127.0.0.1:8233".into(),
+            },
+            worker: WorkerConfig { listen: "127.0.0.1:9090".parse().expect("static address") },
+            temporal: TemporalConfig {
+                address: "http://127.0.0.1:7233".into(),
+                namespace: "default".into(),
+                task_queue: "clickstream-etl".into(),
+                warehouse_task_queue: "clickstream-warehouse".into(),
+            },
+            storage: StorageConfig {
+                url: "file:///var/lib/clickstream/data".into(),
+                endpoint: String::new(),
+                region: "us-east-1".into(),
+            },
+            warehouse: WarehouseConfig {
+                duckdb_path: "/var/lib/clickstream/warehouse.duckdb".into(),
+            },
+            projects: Vec::new(),
+        }
+    }
+}
+
+static PROJECT_ID_PATTERN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z][a-z0-9_]{0,126}$").expect("static regex"));
+static APP_ID_PATTERN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z][A-Za-z0-9_-]{0,126}$").expect("static regex"));
+
+impl Config {
+    /// Reads the defaults, then the TOML file (if given), then `CLICKSTREAM_*` variables,
+    /// and validates the result.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Invalid {
+                    key: "--config".into(),
+                    reason: format!("file {} does not exist", file.display()),
+                });
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        // Only `SECTION__KEY` variables are configuration; others of the prefix
+        // (CLICKSTREAM_CONFIG, CLICKSTREAM_LOG_FORMAT, …) belong to the command line or tools.
+        figment = figment.merge(Env::prefixed("CLICKSTREAM_").filter(|key| key.as_str().contains("__")).split("__"));
+        Self::from_figment(figment)
+    }
+
+    /// Extracts and validates a configuration from any figment (tests build their own).
+    pub fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, reason: String| ConfigError::Invalid { key: key.into(), reason };
+        if !self.ingest.path.starts_with('/') {
+            return Err(invalid("ingest.path", format!("`{}` must start with `/`", self.ingest.path)));
+        }
+        if self.ingest.max_body_bytes == 0 {
+            return Err(invalid("ingest.max_body_bytes", "must be greater than 0".into()));
+        }
+        if self.ingest.batch_max_bytes == 0 {
+            return Err(invalid("ingest.batch_max_bytes", "must be greater than 0".into()));
+        }
+        if !(self.temporal.address.starts_with("http://") || self.temporal.address.starts_with("https://")) {
+            return Err(invalid(
+                "temporal.address",
+                format!("`{}` must be an http:// or https:// URL", self.temporal.address),
+            ));
+        }
+        if self.temporal.task_queue == self.temporal.warehouse_task_queue {
+            return Err(invalid(
+                "temporal.warehouse_task_queue",
+                "must differ from temporal.task_queue: only the warehouse owner may poll it".into(),
+            ));
+        }
+        crate::storage::StorageLocation::parse(&self.storage.url)
+            .map_err(|error| invalid("storage.url", error.to_string()))?;
+        let mut seen_apps = std::collections::HashSet::new();
+        for (index, project) in self.projects.iter().enumerate() {
+            let key = |field: &str| format!("projects[{index}].{field}");
+            if !PROJECT_ID_PATTERN.is_match(&project.id) {
+                return Err(invalid(
+                    &key("id"),
+                    format!("`{}` must match {}", project.id, PROJECT_ID_PATTERN.as_str()),
+                ));
+            }
+            if project.apps.is_empty() {
+                return Err(invalid(&key("apps"), "a project needs at least one app".into()));
+            }
+            for app in &project.apps {
+                if !APP_ID_PATTERN.is_match(app) {
+                    return Err(invalid(&key("apps"), format!("`{app}` must match {}", APP_ID_PATTERN.as_str())));
+                }
+                if !seen_apps.insert(app.clone()) {
+                    return Err(invalid(&key("apps"), format!("app `{app}` belongs to two projects")));
+                }
+            }
+            if project.etl_interval_seconds == 0 {
+                return Err(invalid(&key("etl_interval_seconds"), "must be greater than 0".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The project an app belongs to, if the app is registered.
+    pub fn project_of_app(&self, app_id: &str) -> Option<&ProjectConfig> {
+        self.projects.iter().find(|project| project.apps.iter().any(|app| app == app_id))
+    }
+
+    pub fn project(&self, project_id: &str) -> Option<&ProjectConfig> {
+        self.projects.iter().find(|project| project.id == project_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figment_with(toml: &str) -> Figment {
+        Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(toml))
+    }
+
+    #[test]
+    fn a_valid_file_is_read_and_defaults_fill_the_rest() {
+        let config = Config::from_figment(figment_with(
+            r#"
+            [ingest]
+            listen = "127.0.0.1:9999"
+            [[projects]]
+            id = "demo"
+            apps = ["demo-app"]
+            "#,
+        ))
+        .unwrap();
+        assert_eq!(config.ingest.listen.port(), 9999);
+        assert_eq!(config.ingest.path, "/collect");
+        assert_eq!(config.projects[0].etl_interval_seconds, 60);
+        assert_eq!(config.project_of_app("demo-app").unwrap().id, "demo");
+        assert!(config.project_of_app("other").is_none());
+    }
+
+    #[test]
+    fn an_unparsable_value_names_its_key() {
+        let error = Config::from_figment(figment_with("[ingest]\nlisten = \"not an address\"")).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("ingest.listen"), "{message}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_rejected() {
+        let error = Config::from_figment(figment_with("[ingest]\nlisten_port = 1")).unwrap_err();
+        assert!(error.to_string().contains("listen_port"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_project_id_names_the_project() {
+        let error = Config::from_figment(figment_with(
+            "[[projects]]\nid = \"Bad-Id\"\napps = [\"a\"]",
+        ))
+        .unwrap_err();
+        assert!(error.to_string().contains("projects[0].id"), "{error}");
+    }
+
+    #[test]
+    fn an_app_in_two_projects_is_rejected() {
+        let error = Config::from_figment(figment_with(
+            "[[projects]]\nid = \"a\"\napps = [\"x\"]\n[[projects]]\nid = \"b\"\napps = [\"x\"]",
+        ))
+        .unwrap_err();
+        assert!(error.to_string().contains("two projects"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_storage_url_is_rejected() {
+        let error = Config::from_figment(figment_with("[storage]\nurl = \"ftp://x\"")).unwrap_err();
+        assert!(error.to_string().contains("storage.url"), "{error}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "[ingest]\nlisten = \"127.0.0.1:1\"")?;
+            jail.set_env("CLICKSTREAM_INGEST__LISTEN", "127.0.0.1:2");
+            jail.set_env("CLICKSTREAM_LOG_FORMAT", "json");
+            let config = Config::load(Some(std::path::Path::new("c.toml"))).unwrap();
+            assert_eq!(config.ingest.listen.port(), 2);
+            Ok(())
+        });
+    }
+}

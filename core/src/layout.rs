@@ -1,0 +1,96 @@
+//! Object-store key layouts, in one place so that writer and reader never disagree.
+//!
+//! ```text
+//! <project>/data/buffer/year=YYYY/month=MM/day=DD/hour=HH/<unique>.gz        raw (CAoA layout)
+//! <project>/data/processed/<table>/partition_app=A/partition_year=YYYY/
+//!          partition_month=MM/partition_day=DD/<chunk>.parquet                  processed
+//! <project>/data/quarantine/year=YYYY/month=MM/day=DD/<chunk>.gz              corrupt records
+//! <project>/etl/state.json                                                      ETL watermark
+//! <project>/etl/plans/<window>.json                                             raw keys of one run
+//! <project>/load-workflow/pending/<file id>.json                                files to load
+//! <project>/load-workflow/manifests/<batch id>.json                             CAoA load manifest
+//! ```
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+pub fn raw_prefix(project_id: &str) -> String {
+    format!("{project_id}/data/buffer/")
+}
+
+/// Key of a new raw batch written at `written_at`; `unique` must be unique per writer.
+pub fn raw_object_key(project_id: &str, written_at: DateTime<Utc>, unique: &str) -> String {
+    format!(
+        "{}year={:04}/month={:02}/day={:02}/hour={:02}/{unique}.gz",
+        raw_prefix(project_id),
+        written_at.year(),
+        written_at.month(),
+        written_at.day(),
+        written_at.hour()
+    )
+}
+
+pub fn processed_object_key(project_id: &str, table: &str, app_id: &str, day: chrono::NaiveDate, chunk_id: &str) -> String {
+    format!(
+        "{project_id}/data/processed/{table}/partition_app={app_id}/partition_year={:04}/partition_month={:02}/partition_day={:02}/{chunk_id}.parquet",
+        day.year(),
+        day.month(),
+        day.day()
+    )
+}
+
+/// The app a processed key belongs to, read back from its `partition_app=` segment.
+pub fn app_of_processed_key(key: &str) -> Option<&str> {
+    key.split('/').find_map(|segment| segment.strip_prefix("partition_app="))
+}
+
+pub fn quarantine_object_key(project_id: &str, day: chrono::NaiveDate, chunk_id: &str) -> String {
+    format!(
+        "{project_id}/data/quarantine/year={:04}/month={:02}/day={:02}/{chunk_id}.gz",
+        day.year(),
+        day.month(),
+        day.day()
+    )
+}
+
+pub fn etl_state_key(project_id: &str) -> String {
+    format!("{project_id}/etl/state.json")
+}
+
+pub fn etl_plan_key(project_id: &str, window_start_ms: i64, window_end_ms: i64) -> String {
+    format!("{project_id}/etl/plans/{window_start_ms}-{window_end_ms}.json")
+}
+
+pub fn pending_loads_prefix(project_id: &str) -> String {
+    format!("{project_id}/load-workflow/pending/")
+}
+
+pub fn pending_load_key(project_id: &str, file_id: &str) -> String {
+    format!("{}{file_id}.json", pending_loads_prefix(project_id))
+}
+
+pub fn load_manifest_key(project_id: &str, batch_id: &str) -> String {
+    format!("{project_id}/load-workflow/manifests/{batch_id}.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn raw_keys_follow_the_caoa_layout() {
+        let at = Utc.with_ymd_and_hms(2026, 3, 7, 9, 5, 0).unwrap();
+        assert_eq!(raw_object_key("demo", at, "u1"), "demo/data/buffer/year=2026/month=03/day=07/hour=09/u1.gz");
+    }
+
+    #[test]
+    fn processed_keys_carry_their_app() {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
+        let key = processed_object_key("demo", "event_v2", "app-1", day, "c1");
+        assert_eq!(
+            key,
+            "demo/data/processed/event_v2/partition_app=app-1/partition_year=2026/partition_month=01/partition_day=02/c1.parquet"
+        );
+        assert_eq!(app_of_processed_key(&key), Some("app-1"));
+    }
+}

@@ -1,0 +1,138 @@
+//! Starts the chosen roles in this process and stops them cleanly on SIGINT/SIGTERM.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{Router, routing::get};
+use clickstream_core::{Config, storage::Storage};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio_util::sync::CancellationToken;
+
+pub struct Roles {
+    pub ingest: bool,
+    pub worker: bool,
+    pub console: bool,
+}
+
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("CLICKSTREAM_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Runs the roles until a shutdown signal, then drains them.
+pub async fn run(config: Arc<Config>, roles: Roles) -> anyhow::Result<()> {
+    let metrics = PrometheusBuilder::new().install_recorder().context("installing the Prometheus recorder")?;
+    let storage = Storage::open(&config.storage).context("opening the object store")?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+
+    let mut servers = tokio::task::JoinSet::new();
+    let mut ingest_batcher = None;
+    if roles.ingest {
+        let service = clickstream_ingest::IngestService::start(config.clone(), storage.store.clone());
+        let router = with_metrics(clickstream_ingest::router(service.state), metrics.clone());
+        servers.spawn(serve_http("ingest", config.ingest.listen, router, shutdown.clone()));
+        ingest_batcher = Some(service.batcher);
+    }
+    let warehouse = if roles.console {
+        let path = config.warehouse.duckdb_path.clone();
+        let warehouse = clickstream_activities::DuckDbWarehouse::open(&path).with_context(|| format!("opening the DuckDB warehouse {}", path.display()))?;
+        Some(Arc::new(warehouse))
+    } else {
+        None
+    };
+    if let Some(warehouse) = &warehouse {
+        let state = Arc::new(clickstream_console::ConsoleState { config: config.clone(), warehouse: warehouse.clone() });
+        let router = with_metrics(clickstream_console::router(state), metrics.clone());
+        servers.spawn(serve_http("console", config.console.listen, router, shutdown.clone()));
+    }
+    if roles.worker && !roles.console {
+        let router = with_metrics(Router::new().route("/health", get(|| async { "ok" })), metrics.clone());
+        servers.spawn(serve_http("worker", config.worker.listen, router, shutdown.clone()));
+    }
+
+    if roles.worker || warehouse.is_some() {
+        run_temporal_workers(&config, &storage, roles.worker, warehouse, shutdown.clone()).await?;
+    } else {
+        shutdown.cancelled().await;
+    }
+
+    while let Some(result) = servers.join_next().await {
+        result.context("an HTTP server task panicked")??;
+    }
+    if let Some(batcher) = ingest_batcher {
+        // The routers are gone, so the batcher flushes what it holds and stops.
+        batcher.await.context("the ingest batcher panicked")?;
+        tracing::info!("ingest flushed");
+    }
+    Ok(())
+}
+
+/// Drives the Temporal workers on this thread (`Worker::run` is not `Send`) until shutdown.
+async fn run_temporal_workers(
+    config: &Arc<Config>,
+    storage: &Storage,
+    etl: bool,
+    warehouse: Option<Arc<clickstream_activities::DuckDbWarehouse>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let client = tokio::select! {
+        client = clickstream_worker::connect(config, Duration::from_secs(120)) => client?,
+        () = shutdown.cancelled() => return Ok(()),
+    };
+    let runtime = clickstream_worker::runtime()?;
+    let mut workers = Vec::new();
+    if etl {
+        clickstream_worker::ensure_etl_schedules(&client, config).await?;
+        workers.push(clickstream_worker::etl_worker(&runtime, client.clone(), config.clone(), storage.clone())?);
+    }
+    if let Some(warehouse) = warehouse {
+        workers.push(clickstream_worker::warehouse_worker(&runtime, client.clone(), config, storage.clone(), warehouse)?);
+    }
+    let stop_handles: Vec<_> = workers.iter().map(|worker| worker.shutdown_handle()).collect();
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async move {
+            tokio::task::spawn_local(async move {
+                shutdown.cancelled().await;
+                for stop in stop_handles {
+                    stop();
+                }
+            });
+            let runs = workers.iter_mut().map(|worker| worker.run());
+            for result in futures::future::join_all(runs).await {
+                result.context("a Temporal worker failed")?;
+            }
+            anyhow::Ok(())
+        })
+        .await
+}
+
+fn with_metrics(router: Router, metrics: PrometheusHandle) -> Router {
+    router.route("/metrics", get(move || std::future::ready(metrics.render())))
+}
+
+async fn serve_http(name: &'static str, listen: SocketAddr, router: Router, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("{name}: cannot listen on {listen}"))?;
+    tracing::info!(service = name, address = %listen, "listening");
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+        .with_context(|| format!("{name}: HTTP server failed"))
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutdown requested; draining");
+    shutdown.cancel();
+}

@@ -1,0 +1,108 @@
+//! `/api/v1`: JSON over the warehouse.
+
+use std::sync::Arc;
+
+use axum::{
+    Json,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use chrono::DateTime;
+use clickstream_activities::{
+    DuckDbWarehouse,
+    warehouse::{DailyEventCount, WarehouseError},
+};
+use serde::Deserialize;
+
+use crate::ConsoleState;
+
+/// An API error: the status says whether the caller can fix it (4xx) or may retry (5xx).
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::BAD_REQUEST, message: message.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(serde_json::json!({ "error": self.message }))).into_response()
+    }
+}
+
+/// `from` and `to` as RFC 3339 instants; both optional (all time).
+#[derive(Debug, Deserialize)]
+pub struct TimeRange {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+impl TimeRange {
+    /// The range in epoch milliseconds, `[from, to)`.
+    pub fn to_millis(&self) -> Result<(i64, i64), ApiError> {
+        let parse = |name: &str, value: &Option<String>, default: i64| -> Result<i64, ApiError> {
+            match value {
+                None => Ok(default),
+                Some(text) => DateTime::parse_from_rfc3339(text)
+                    .map(|instant| instant.timestamp_millis())
+                    .map_err(|error| ApiError::bad_request(format!("`{name}` must be an RFC 3339 time such as 2026-01-31T00:00:00Z: {error}"))),
+            }
+        };
+        let from = parse("from", &self.from, i64::MIN)?;
+        let to = parse("to", &self.to, i64::MAX)?;
+        if from > to {
+            return Err(ApiError::bad_request("`from` is after `to`"));
+        }
+        Ok((from, to))
+    }
+}
+
+pub(crate) fn known_app(state: &ConsoleState, app_id: &str) -> Result<(), ApiError> {
+    if state.config.project_of_app(app_id).is_none() {
+        return Err(ApiError { status: StatusCode::NOT_FOUND, message: format!("app `{app_id}` is not registered") });
+    }
+    Ok(())
+}
+
+/// Runs a warehouse query off the async threads.
+pub(crate) async fn query_warehouse<T: Send + 'static>(
+    state: &ConsoleState,
+    query: impl FnOnce(&DuckDbWarehouse) -> Result<T, WarehouseError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let warehouse = state.warehouse.clone();
+    tokio::task::spawn_blocking(move || query(&warehouse))
+        .await
+        .map_err(|error| ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: error.to_string() })?
+        .map_err(|error| ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: format!("warehouse query failed: {error}") })
+}
+
+pub async fn count_events(State(state): State<Arc<ConsoleState>>, Path(app_id): Path<String>, Query(range): Query<TimeRange>) -> Result<Json<serde_json::Value>, ApiError> {
+    known_app(&state, &app_id)?;
+    let (from, to) = range.to_millis()?;
+    let query_app = app_id.clone();
+    let count = query_warehouse(&state, move |warehouse| warehouse.count_distinct_events(&query_app, from, to)).await?;
+    Ok(Json(serde_json::json!({ "app_id": app_id, "count": count })))
+}
+
+pub async fn daily_events(State(state): State<Arc<ConsoleState>>, Path(app_id): Path<String>, Query(range): Query<TimeRange>) -> Result<Json<Vec<DailyEventCount>>, ApiError> {
+    known_app(&state, &app_id)?;
+    let (from, to) = range.to_millis()?;
+    Ok(Json(query_warehouse(&state, move |warehouse| warehouse.events_per_day(&app_id, from, to)).await?))
+}
+
+pub async fn loads(State(state): State<Arc<ConsoleState>>, Path(app_id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    known_app(&state, &app_id)?;
+    let query_app = app_id.clone();
+    let loaded_files = query_warehouse(&state, move |warehouse| warehouse.loaded_file_count(&query_app)).await?;
+    Ok(Json(serde_json::json!({ "app_id": app_id, "loaded_files": loaded_files })))
+}
+
+pub async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}

@@ -1,0 +1,29 @@
+//! The console: REST API and web pages over the warehouse.
+//!
+//! The console process owns the DuckDB warehouse file (DuckDB allows one writer), so its
+//! queries and the warehouse loads of the worker go through the same [`DuckDbWarehouse`].
+
+pub mod api;
+pub mod pages;
+
+use std::sync::Arc;
+
+use axum::{Router, routing::get};
+use clickstream_activities::DuckDbWarehouse;
+use clickstream_core::Config;
+
+pub struct ConsoleState {
+    pub config: Arc<Config>,
+    pub warehouse: Arc<DuckDbWarehouse>,
+}
+
+pub fn router(state: Arc<ConsoleState>) -> Router {
+    Router::new()
+        .route("/", get(pages::index))
+        .route("/apps/{app_id}", get(pages::app_page))
+        .route("/health", get(api::health))
+        .route("/api/v1/apps/{app_id}/events/count", get(api::count_events))
+        .route("/api/v1/apps/{app_id}/events/daily", get(api::daily_events))
+        .route("/api/v1/apps/{app_id}/loads", get(api::loads))
+        .with_state(state)
+}

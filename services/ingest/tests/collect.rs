@@ -1,0 +1,149 @@
+//! The collector's routes over a real local object store (a temporary directory).
+
+use std::{io::{Read, Write}, net::SocketAddr, sync::Arc};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::connect_info::MockConnectInfo,
+    http::{Request, StatusCode},
+};
+use base64::Engine;
+use clickstream_core::{Config, raw_record::RawRecord};
+use clickstream_ingest::IngestService;
+use object_store::{ObjectStore, local::LocalFileSystem};
+use tower::ServiceExt;
+
+const EVENTS: &str = r#"[{"event_type":"_page_view","event_id":"e1","app_id":"app-1","timestamp":1700000000000},{"event_type":"_click","event_id":"e2","app_id":"app-1","timestamp":1700000000001}]"#;
+
+fn config() -> Arc<Config> {
+    let mut config = Config::default();
+    config.ingest.batch_max_delay_ms = 20;
+    config.ingest.max_body_bytes = 4096;
+    config.projects.push(clickstream_core::ProjectConfig {
+        id: "proj".into(),
+        apps: vec!["app-1".into()],
+        etl_interval_seconds: 60,
+        etl_buffer_seconds: 1,
+    });
+    Arc::new(config)
+}
+
+struct Collector {
+    router: Router,
+    directory: tempfile::TempDir,
+    store: Arc<dyn ObjectStore>,
+}
+
+fn collector() -> Collector {
+    let directory = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(directory.path()).unwrap());
+    let service = IngestService::start(config(), store.clone());
+    let router = clickstream_ingest::router(service.state).layer(MockConnectInfo(SocketAddr::from(([10, 0, 0, 9], 5555))));
+    Collector { router, directory, store }
+}
+
+async fn post(router: &Router, uri: &str, body: impl Into<Body>) -> (StatusCode, String) {
+    let request = Request::post(uri)
+        .header("content-type", "application/json; charset=utf-8")
+        .header("user-agent", "test-agent/1.0")
+        .header("x-forwarded-for", "203.0.113.7, 10.0.0.1")
+        .body(body.into())
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+async fn raw_records(store: &dyn ObjectStore) -> Vec<RawRecord> {
+    use futures::TryStreamExt;
+    let objects: Vec<_> = store.list(None).try_collect().await.unwrap();
+    let mut records = Vec::new();
+    for object in objects {
+        assert!(object.location.as_ref().starts_with("proj/data/buffer/year="), "{}", object.location);
+        let bytes = store.get(&object.location).await.unwrap().bytes().await.unwrap();
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(bytes.as_ref()).read_to_string(&mut text).unwrap();
+        records.extend(text.lines().map(|line| serde_json::from_str::<RawRecord>(line).unwrap()));
+    }
+    records
+}
+
+fn gzip_base64(text: &str) -> String {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(text.as_bytes()).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(encoder.finish().unwrap())
+}
+
+#[tokio::test]
+async fn an_accepted_request_is_in_the_store_before_its_200() {
+    let collector = collector();
+    let (status, body) = post(&collector.router, "/collect?appId=app-1&platform=Web&upload_timestamp=1700000000500&event_bundle_sequence_id=4", EVENTS).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.is_empty());
+    let records = raw_records(collector.store.as_ref()).await;
+    assert_eq!(records.len(), 1);
+    let record = &records[0];
+    assert_eq!(record.data.as_deref(), Some(EVENTS));
+    assert_eq!(record.app_id.as_deref(), Some("app-1"));
+    assert_eq!(record.ip.as_deref(), Some("203.0.113.7"));
+    assert_eq!(record.ua.as_deref(), Some("test-agent/1.0"));
+    assert_eq!(record.client_timestamp, Some(1700000000500));
+    assert_eq!(record.uri.as_deref(), Some("/collect?appId=app-1&platform=Web&upload_timestamp=1700000000500&event_bundle_sequence_id=4"));
+    assert_eq!(record.platform.as_deref(), Some("Web"));
+    drop(collector.directory);
+}
+
+#[tokio::test]
+async fn gzip_base64_bodies_are_stored_verbatim() {
+    let collector = collector();
+    let body = gzip_base64(EVENTS);
+    let (status, _) = post(&collector.router, "/collect?appId=app-1&compression=gzip", body.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    let records = raw_records(collector.store.as_ref()).await;
+    assert_eq!(records[0].data.as_deref(), Some(body.as_str()));
+    assert_eq!(records[0].compression.as_deref(), Some("gzip"));
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_clear_status_and_nothing_is_stored() {
+    let collector = collector();
+    let cases: Vec<(String, String, StatusCode, &str)> = vec![
+        ("/collect?appId=stranger".into(), EVENTS.into(), StatusCode::FORBIDDEN, "unknown_app_id"),
+        ("/collect".into(), EVENTS.into(), StatusCode::BAD_REQUEST, "missing_app_id"),
+        ("/collect?appId=app-1&compression=gzip".into(), "%%%not base64".into(), StatusCode::BAD_REQUEST, "undecodable_body"),
+        ("/collect?appId=app-1".into(), "{\"not\":\"an array\"}".into(), StatusCode::BAD_REQUEST, "invalid_events"),
+        ("/collect?appId=app-1".into(), r#"[{"event_type":"x"}]"#.into(), StatusCode::BAD_REQUEST, "invalid_events"),
+        ("/collect?appId=app-1".into(), "x".repeat(5000), StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+        ("/elsewhere?appId=app-1".into(), EVENTS.into(), StatusCode::FORBIDDEN, "unknown_path"),
+    ];
+    for (uri, body, expected_status, expected_reason) in cases {
+        let (status, response) = post(&collector.router, &uri, body).await;
+        assert_eq!(status, expected_status, "{uri}: {response}");
+        assert!(response.contains(expected_reason), "{uri}: {response}");
+    }
+    assert!(raw_records(collector.store.as_ref()).await.is_empty());
+}
+
+#[tokio::test]
+async fn concurrent_requests_share_objects_and_all_are_kept() {
+    let collector = collector();
+    let requests = (0..50).map(|_| post(&collector.router, "/collect?appId=app-1", EVENTS));
+    for (status, _) in futures::future::join_all(requests).await {
+        assert_eq!(status, StatusCode::OK);
+    }
+    assert_eq!(raw_records(collector.store.as_ref()).await.len(), 50);
+}
+
+#[tokio::test]
+async fn ping_and_health_answer() {
+    let collector = collector();
+    let response = collector.router.clone().oneshot(Request::get("/ping").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    let ping: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(ping["timestamp"].as_i64().unwrap() > 1_700_000_000_000);
+    let response = collector.router.clone().oneshot(Request::get("/health").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}

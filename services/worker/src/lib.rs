@@ -1,0 +1,142 @@
+//! The Temporal side of clickstream: connecting, keeping one ETL schedule per project, and
+//! building the two workers.
+//!
+//! - the **ETL worker** polls `temporal.task_queue`: all workflows and the ETL activities;
+//!   run as many as needed (`clickstream worker`);
+//! - the **warehouse worker** polls `temporal.warehouse_task_queue`: the DuckDB loads; it runs
+//!   in the one process that owns the warehouse file (`clickstream console`).
+//!
+//! `Worker::run` is not `Send`: callers drive workers inside a `tokio::task::LocalSet`.
+
+use std::{sync::Arc, time::Duration};
+
+use clickstream_activities::{DuckDbWarehouse, EtlActivityImplementations, WarehouseActivityImplementations};
+use clickstream_core::{Config, ProjectConfig, storage::Storage};
+use clickstream_workflows::{EtlWorkflow, LoadDataWorkflow, types::EtlInput};
+use temporalio_client::{
+    Client, ClientOptions, Connection, ConnectionOptions,
+    schedules::{CreateScheduleOptions, ScheduleAction, ScheduleOverlapPolicy, ScheduleSpec},
+};
+use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+
+/// Largest number of files one warehouse load batch takes (CAoA's `maxFilesLimit` default).
+pub const MAX_FILES_PER_LOAD: u32 = 50;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("temporal.address `{address}` is not a valid URL: {reason}")]
+    InvalidAddress { address: String, reason: String },
+    /// The server did not answer within the connect deadline: start it, or retry later.
+    #[error("cannot connect to Temporal at {address} (is the server running?): {reason}")]
+    Connect { address: String, reason: String },
+    #[error("cannot create or update the ETL schedule `{schedule_id}`: {reason}")]
+    Schedule { schedule_id: String, reason: String },
+    #[error("cannot create the Temporal worker for task queue `{task_queue}`: {reason}")]
+    CreateWorker { task_queue: String, reason: String },
+    #[error("cannot start the Temporal runtime: {0}")]
+    Runtime(String),
+}
+
+/// Connects to Temporal, retrying for up to `patience` (the dev server may still be starting).
+pub async fn connect(config: &Config, patience: Duration) -> Result<Client, WorkerError> {
+    let address = config.temporal.address.clone();
+    let url = url::Url::parse(&address).map_err(|error| WorkerError::InvalidAddress { address: address.clone(), reason: error.to_string() })?;
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        let options = ConnectionOptions::new(url.clone()).identity(format!("clickstream@{}", std::process::id())).build();
+        match Connection::connect(options).await {
+            Ok(connection) => {
+                let client = Client::new(connection, ClientOptions::new(config.temporal.namespace.clone()).build())
+                    .map_err(|error| WorkerError::Connect { address: address.clone(), reason: error.to_string() })?;
+                return Ok(client);
+            }
+            Err(error) if tokio::time::Instant::now() >= deadline => {
+                return Err(WorkerError::Connect { address, reason: error.to_string() });
+            }
+            Err(error) => {
+                tracing::info!(%address, %error, "Temporal not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+pub fn schedule_id(project_id: &str) -> String {
+    format!("etl-{project_id}")
+}
+
+pub fn etl_input(config: &Config, project: &ProjectConfig) -> EtlInput {
+    EtlInput {
+        project_id: project.id.clone(),
+        buffer_seconds: project.etl_buffer_seconds,
+        max_files_per_load: MAX_FILES_PER_LOAD,
+        warehouse_task_queue: config.temporal.warehouse_task_queue.clone(),
+    }
+}
+
+/// Creates each project's ETL schedule, or brings an existing one in line with the config.
+/// Overlap policy skip: a run still going when the next is due makes the next one wait.
+pub async fn ensure_etl_schedules(client: &Client, config: &Config) -> Result<(), WorkerError> {
+    for project in &config.projects {
+        let schedule_id = schedule_id(&project.id);
+        let interval = Duration::from_secs(project.etl_interval_seconds);
+        let action = || ScheduleAction::start_workflow(EtlWorkflow::run, etl_input(config, project), config.temporal.task_queue.clone(), schedule_id.clone());
+        let options = CreateScheduleOptions::builder()
+            .action(action())
+            .spec(ScheduleSpec::from_interval(interval))
+            .overlap_policy(ScheduleOverlapPolicy::Skip)
+            .note(format!("ETL of project {} every {}s", project.id, project.etl_interval_seconds))
+            .build();
+        let schedule_error = |reason: String| WorkerError::Schedule { schedule_id: schedule_id.clone(), reason };
+        match client.create_schedule(schedule_id.clone(), options).await {
+            Ok(_) => tracing::info!(%schedule_id, ?interval, "created ETL schedule"),
+            Err(temporalio_client::schedules::ScheduleError::Rpc(status)) if status.code() == tonic_code_already_exists() => {
+                let handle = client.get_schedule_handle(schedule_id.clone());
+                let new_action = action();
+                handle
+                    .update(
+                        move |update| {
+                            update.set_spec(ScheduleSpec::from_interval(interval));
+                            update.set_action(new_action);
+                            update.set_overlap_policy(ScheduleOverlapPolicy::Skip);
+                        },
+                        Default::default(),
+                    )
+                    .await
+                    .map_err(|error| schedule_error(error.to_string()))?;
+                tracing::info!(%schedule_id, ?interval, "updated ETL schedule");
+            }
+            Err(error) => return Err(schedule_error(error.to_string())),
+        }
+    }
+    Ok(())
+}
+
+fn tonic_code_already_exists() -> tonic::Code {
+    tonic::Code::AlreadyExists
+}
+
+pub fn runtime() -> Result<Runtime, WorkerError> {
+    Runtime::from_current_tokio(Default::default()).map_err(|error| WorkerError::Runtime(error.to_string()))
+}
+
+/// The worker of the ETL task queue: every workflow and the ETL activities.
+pub fn etl_worker(runtime: &Runtime, client: Client, config: Arc<Config>, storage: Storage) -> Result<Worker, WorkerError> {
+    let task_queue = config.temporal.task_queue.clone();
+    let create_error = |reason: String| WorkerError::CreateWorker { task_queue: task_queue.clone(), reason };
+    let options = WorkerOptions::new(task_queue.clone())
+        .register_workflow::<EtlWorkflow>()
+        .map_err(|error| create_error(error.to_string()))?
+        .register_workflow::<LoadDataWorkflow>()
+        .map_err(|error| create_error(error.to_string()))?
+        .register_activities(EtlActivityImplementations { storage, config: config.clone() })
+        .build();
+    Worker::new(runtime, client, options).map_err(|error| create_error(error.to_string()))
+}
+
+/// The worker of the warehouse task queue; only the warehouse owner may run it.
+pub fn warehouse_worker(runtime: &Runtime, client: Client, config: &Config, storage: Storage, warehouse: Arc<DuckDbWarehouse>) -> Result<Worker, WorkerError> {
+    let task_queue = config.temporal.warehouse_task_queue.clone();
+    let options = WorkerOptions::new(task_queue.clone()).register_activities(WarehouseActivityImplementations { storage, warehouse }).build();
+    Worker::new(runtime, client, options).map_err(|error| WorkerError::CreateWorker { task_queue, reason: error.to_string() })
+}

@@ -1,0 +1,65 @@
+//! Activity contracts: names, inputs and outputs. The bodies live in `clickstream-activities`,
+//! which registers implementations under the same names.
+
+use temporalio_macros::activity_definitions;
+use temporalio_sdk::activities::ActivityError;
+
+use crate::types::*;
+
+/// Activity names shared by the definitions here and the implementations.
+pub mod names {
+    pub const PLAN_ETL_WINDOW: &str = "plan_etl_window";
+    pub const TRANSFORM_CHUNK: &str = "transform_chunk";
+    pub const COMMIT_ETL_WINDOW: &str = "commit_etl_window";
+    pub const PREPARE_LOAD_BATCH: &str = "prepare_load_batch";
+    pub const LOAD_BATCH_INTO_WAREHOUSE: &str = "load_batch_into_warehouse";
+    pub const COMPLETE_LOAD_BATCH: &str = "complete_load_batch";
+}
+
+/// Activities of the ETL task queue (any worker process).
+pub struct EtlActivities;
+
+#[activity_definitions]
+impl EtlActivities {
+    /// Lists the raw objects of the run's window and writes them, in chunks, to a plan object.
+    #[activity(name = names::PLAN_ETL_WINDOW)]
+    pub fn plan_etl_window(_input: EtlInput) -> Result<EtlPlan, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Transforms one chunk of the plan into Parquet and registers the files as pending loads.
+    #[activity(name = names::TRANSFORM_CHUNK)]
+    pub fn transform_chunk(_input: TransformChunkInput) -> Result<TransformCounters, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Records that everything up to the window's end has been transformed.
+    #[activity(name = names::COMMIT_ETL_WINDOW)]
+    pub fn commit_etl_window(_input: CommitWindowInput) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// Gathers up to `max_files` pending files into a manifest; `None` when nothing is pending.
+    #[activity(name = names::PREPARE_LOAD_BATCH)]
+    pub fn prepare_load_batch(_input: PrepareLoadBatchInput) -> Result<Option<LoadBatch>, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Removes the pending markers of a loaded batch.
+    #[activity(name = names::COMPLETE_LOAD_BATCH)]
+    pub fn complete_load_batch(_input: LoadBatch) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+}
+
+/// Activities of the warehouse task queue, served only by the process owning the warehouse.
+pub struct WarehouseActivities;
+
+#[activity_definitions]
+impl WarehouseActivities {
+    /// Merges the manifest's files into the warehouse, skipping events already there.
+    #[activity(name = names::LOAD_BATCH_INTO_WAREHOUSE)]
+    pub fn load_batch_into_warehouse(_input: LoadBatch) -> Result<LoadSummary, ActivityError> {
+        unimplemented!()
+    }
+}

@@ -1,0 +1,24 @@
+//! Temporal workflows of clickstream: orchestration only.
+//!
+//! Nothing here does I/O or reads a clock: every side effect is an activity, declared in
+//! [`activities`] by name and input/output types and implemented in the `clickstream-activities`
+//! crate. Big data never travels through workflow payloads: activities exchange object-store
+//! keys (a plan of raw keys, a load manifest), never the records themselves.
+
+pub mod activities;
+pub mod etl;
+pub mod load;
+pub mod types;
+
+pub use etl::EtlWorkflow;
+pub use load::LoadDataWorkflow;
+
+/// Retry policy of every activity: back off up to a minute, forever; errors that a retry
+/// cannot fix are raised as non-retryable by the activities themselves.
+pub fn retry_policy() -> temporalio_common::RetryPolicy {
+    temporalio_common::RetryPolicy::builder()
+        .initial_interval(std::time::Duration::from_secs(1))
+        .backoff_coefficient(2.0)
+        .maximum_interval(std::time::Duration::from_secs(60))
+        .build()
+}

@@ -1,0 +1,104 @@
+//! Inputs and outputs exchanged between workflows and activities. All are small: keys and
+//! counters, never records.
+
+use serde::{Deserialize, Serialize};
+
+/// Input of one scheduled ETL run of a project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EtlInput {
+    pub project_id: String,
+    /// Raw objects younger than this are left for the next run (they may still be in flight).
+    pub buffer_seconds: u64,
+    /// Largest number of files one warehouse load batch takes (CAoA `maxFilesLimit`).
+    pub max_files_per_load: u32,
+    /// Task queue served by the process that owns the warehouse (DuckDB allows one writer).
+    pub warehouse_task_queue: String,
+}
+
+/// What one ETL run will process, written to the object store at `plan_key`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EtlPlan {
+    pub project_id: String,
+    pub plan_key: String,
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+    pub raw_object_count: u64,
+    pub chunk_count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransformChunkInput {
+    pub project_id: String,
+    pub plan_key: String,
+    pub chunk_index: u32,
+}
+
+/// Counters of a transform; added up over the chunks of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TransformCounters {
+    pub raw_records: u64,
+    pub events: u64,
+    pub quarantined_records: u64,
+    pub files_written: u64,
+}
+
+impl TransformCounters {
+    pub fn add(&mut self, other: &TransformCounters) {
+        self.raw_records += other.raw_records;
+        self.events += other.events;
+        self.quarantined_records += other.quarantined_records;
+        self.files_written += other.files_written;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommitWindowInput {
+    pub project_id: String,
+    pub window_end_ms: i64,
+}
+
+/// Summary returned by `EtlWorkflow`, visible in the Temporal UI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EtlRunSummary {
+    pub plan: EtlPlan,
+    pub transformed: TransformCounters,
+    pub loaded: LoadSummary,
+}
+
+/// Input of `LoadDataWorkflow`; the counters carry over a continue-as-new.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadInput {
+    pub project_id: String,
+    pub max_files_per_batch: u32,
+    pub warehouse_task_queue: String,
+    pub carried_over: LoadSummary,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrepareLoadBatchInput {
+    pub project_id: String,
+    pub max_files: u32,
+}
+
+/// One batch of pending files, described by a CAoA manifest in the object store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadBatch {
+    pub project_id: String,
+    pub manifest_key: String,
+    pub file_count: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadSummary {
+    pub batches: u64,
+    pub files: u64,
+    pub rows_inserted: u64,
+}
+
+impl LoadSummary {
+    pub fn add(&mut self, other: &LoadSummary) {
+        self.batches += other.batches;
+        self.files += other.files;
+        self.rows_inserted += other.rows_inserted;
+    }
+}
