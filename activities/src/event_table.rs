@@ -81,26 +81,7 @@ mod tests {
 
     #[test]
     fn rows_survive_a_parquet_round_trip() {
-        let row = EventRow {
-            event_id: "e1".into(),
-            event_timestamp_micros: 1_700_000_000_000_000,
-            event_time_msec: 1_700_000_000_000,
-            event_name: "_page_view".into(),
-            event_bundle_sequence_id: Some(3),
-            ingest_time_msec: None,
-            platform: Some("Web".into()),
-            project_id: "p".into(),
-            app_id: "a".into(),
-            user_pseudo_id: None,
-            session_id: None,
-            sdk_name: None,
-            sdk_version: None,
-            app_version: None,
-            device_operating_system: None,
-            ua: None,
-            ip: None,
-            custom_parameters_json_str: None,
-        };
+        let row = EventRow::for_tests("e1", 1_700_000_000_000);
         let bytes = encode_parquet(&[&row, &row], 5).unwrap();
         let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes)).unwrap().build().unwrap();
         let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().unwrap();

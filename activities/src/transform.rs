@@ -32,6 +32,33 @@ pub struct EventRow {
     pub custom_parameters_json_str: Option<String>,
 }
 
+#[cfg(test)]
+impl EventRow {
+    /// A row with only the required columns set, for tests.
+    pub(crate) fn for_tests(event_id: &str, event_time_msec: i64) -> EventRow {
+        EventRow {
+            event_id: event_id.into(),
+            event_timestamp_micros: event_time_msec * 1000,
+            event_time_msec,
+            event_name: "_page_view".into(),
+            event_bundle_sequence_id: None,
+            ingest_time_msec: Some(event_time_msec),
+            platform: None,
+            project_id: "p".into(),
+            app_id: "app-1".into(),
+            user_pseudo_id: None,
+            session_id: None,
+            sdk_name: None,
+            sdk_version: None,
+            app_version: None,
+            device_operating_system: None,
+            ua: None,
+            ip: None,
+            custom_parameters_json_str: None,
+        }
+    }
+}
+
 /// A raw line set aside with the reason it could not be processed.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct QuarantinedRecord {

@@ -149,26 +149,7 @@ mod tests {
     use crate::{event_table::encode_parquet, transform::EventRow};
 
     fn row(event_id: &str, time_ms: i64) -> EventRow {
-        EventRow {
-            event_id: event_id.into(),
-            event_timestamp_micros: time_ms * 1000,
-            event_time_msec: time_ms,
-            event_name: "_page_view".into(),
-            event_bundle_sequence_id: None,
-            ingest_time_msec: Some(time_ms),
-            platform: None,
-            project_id: "p".into(),
-            app_id: "app-1".into(),
-            user_pseudo_id: None,
-            session_id: None,
-            sdk_name: None,
-            sdk_version: None,
-            app_version: None,
-            device_operating_system: None,
-            ua: None,
-            ip: None,
-            custom_parameters_json_str: None,
-        }
+        EventRow::for_tests(event_id, time_ms)
     }
 
     fn parquet_file(directory: &Path, name: &str, rows: &[EventRow]) -> (PathBuf, String) {

@@ -22,9 +22,7 @@ pub struct EtlWorkflow;
 impl EtlWorkflow {
     #[run(name = "EtlWorkflow")]
     pub async fn run(ctx: &mut WorkflowContext<Self>, input: EtlInput) -> WorkflowResult<EtlRunSummary> {
-        let short_activity = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(120))
-            .retry_policy(crate::retry_policy())
-            .build();
+        let short_activity = crate::short_activity_options();
         let transform_activity = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(900))
             .heartbeat_timeout(Duration::from_secs(60))
             .retry_policy(crate::retry_policy())

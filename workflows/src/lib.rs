@@ -22,3 +22,10 @@ pub fn retry_policy() -> temporalio_common::RetryPolicy {
         .maximum_interval(std::time::Duration::from_secs(60))
         .build()
 }
+
+/// Options of the activities that only touch small documents (plans, markers, manifests).
+pub fn short_activity_options() -> temporalio_sdk::ActivityOptions {
+    temporalio_sdk::ActivityOptions::with_start_to_close_timeout(std::time::Duration::from_secs(120))
+        .retry_policy(retry_policy())
+        .build()
+}

@@ -25,9 +25,7 @@ pub struct LoadDataWorkflow;
 impl LoadDataWorkflow {
     #[run(name = "LoadDataWorkflow")]
     pub async fn run(ctx: &mut WorkflowContext<Self>, input: LoadInput) -> WorkflowResult<LoadSummary> {
-        let short_activity = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(120))
-            .retry_policy(crate::retry_policy())
-            .build();
+        let short_activity = crate::short_activity_options();
         let warehouse_activity = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(1800))
             .task_queue(input.warehouse_task_queue.clone())
             .retry_policy(crate::retry_policy())
