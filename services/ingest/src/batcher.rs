@@ -122,3 +122,32 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.write_all(bytes).expect("writing to memory cannot fail");
     encoder.finish().expect("writing to memory cannot fail")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::TryStreamExt;
+
+    #[tokio::test]
+    async fn records_still_waiting_at_shutdown_are_written_and_acknowledged() {
+        let directory = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::local::LocalFileSystem::new_with_prefix(directory.path()).unwrap());
+        // A long delay: only the shutdown can make the batcher write.
+        let settings = BatcherSettings { max_delay: Duration::from_secs(3600), max_bytes: usize::MAX, write_attempts: 1 };
+        let (sender, receiver) = mpsc::channel(10);
+        let batcher = tokio::spawn(run_batcher(store.clone(), settings, receiver));
+        let mut acknowledgements = Vec::new();
+        for project_id in ["a", "a", "b"] {
+            let (acknowledge, outcome) = oneshot::channel();
+            sender.send(PendingRecord { project_id: project_id.into(), ndjson_line: b"{}".to_vec(), acknowledge }).await.unwrap();
+            acknowledgements.push(outcome);
+        }
+        drop(sender);
+        batcher.await.unwrap();
+        for outcome in acknowledgements {
+            outcome.await.unwrap().unwrap();
+        }
+        let objects: Vec<_> = store.list(None).try_collect().await.unwrap();
+        assert_eq!(objects.len(), 2, "one object per project");
+    }
+}
