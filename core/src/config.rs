@@ -48,11 +48,19 @@ pub struct IngestConfig {
     pub path: String,
     /// Largest accepted request body; larger bodies get 413.
     pub max_body_bytes: usize,
-    /// A request is acknowledged only after its raw record is written to the object store.
-    /// Requests arriving within this many milliseconds share one object (group commit).
-    pub batch_max_delay_ms: u64,
-    /// A batch is written early once its records reach this many bytes.
-    pub batch_max_bytes: usize,
+    /// Origins allowed to send from a browser (CORS): exact (`https://shop.example.com`) or
+    /// with `*` wildcards (`http://localhost:*`, `https://*.example.com`).
+    pub cors_allowed_origins: Vec<String>,
+    /// Requests (reading the body included) taking longer get 408.
+    pub request_timeout_ms: u64,
+    /// The write-ahead spool: a request gets its 200 once its record is fsynced here.
+    pub spool_dir: PathBuf,
+    /// While the spool holds this many bytes (the sink is behind or down), requests get 503.
+    pub spool_max_bytes: u64,
+    /// A raw object is shipped once this many bytes are spooled…
+    pub sink_batch_max_bytes: u64,
+    /// …or once the oldest spooled record is this old.
+    pub sink_batch_max_age_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -130,8 +138,12 @@ impl Default for Config {
                 listen: "127.0.0.1:8080".parse().expect("static address"),
                 path: "/collect".into(),
                 max_body_bytes: 1024 * 1024,
-                batch_max_delay_ms: 200,
-                batch_max_bytes: 8 * 1024 * 1024,
+                cors_allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()],
+                request_timeout_ms: 10_000,
+                spool_dir: "/var/lib/clickstream/spool".into(),
+                spool_max_bytes: 1024 * 1024 * 1024,
+                sink_batch_max_bytes: 10 * 1024 * 1024,
+                sink_batch_max_age_ms: 60_000,
             },
             console: ConsoleConfig {
                 listen: "127.0.0.1:3000".parse().expect("static address"),
@@ -197,8 +209,20 @@ impl Config {
         if self.ingest.max_body_bytes == 0 {
             return Err(invalid("ingest.max_body_bytes", "must be greater than 0".into()));
         }
-        if self.ingest.batch_max_bytes == 0 {
-            return Err(invalid("ingest.batch_max_bytes", "must be greater than 0".into()));
+        for (key, value) in [
+            ("ingest.sink_batch_max_bytes", self.ingest.sink_batch_max_bytes),
+            ("ingest.sink_batch_max_age_ms", self.ingest.sink_batch_max_age_ms),
+            ("ingest.spool_max_bytes", self.ingest.spool_max_bytes),
+            ("ingest.request_timeout_ms", self.ingest.request_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be greater than 0".into()));
+            }
+        }
+        for origin in &self.ingest.cors_allowed_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(invalid("ingest.cors_allowed_origins", format!("`{origin}` must start with http:// or https://")));
+            }
         }
         if !(self.temporal.address.starts_with("http://") || self.temporal.address.starts_with("https://")) {
             return Err(invalid(

@@ -54,13 +54,19 @@ pub fn decode_body(data: &[u8], compressed: bool, max_decompressed_bytes: usize)
     let gzip_bytes = base64::engine::general_purpose::STANDARD
         .decode(trimmed)
         .map_err(|error| BodyError::Base64(error.to_string()))?;
-    let mut decoder = flate2::read::GzDecoder::new(gzip_bytes.as_slice()).take(max_decompressed_bytes as u64 + 1);
-    let mut json = Vec::new();
-    decoder.read_to_end(&mut json).map_err(|error| BodyError::Gzip(error.to_string()))?;
-    if json.len() > max_decompressed_bytes {
+    gunzip(&gzip_bytes, max_decompressed_bytes)
+}
+
+/// Decompresses a binary gzip body (`Content-Encoding: gzip`), refusing more than
+/// `max_decompressed_bytes` (gzip bomb guard).
+pub fn gunzip(bytes: &[u8], max_decompressed_bytes: usize) -> Result<Vec<u8>, BodyError> {
+    let mut decoder = flate2::read::GzDecoder::new(bytes).take(max_decompressed_bytes as u64 + 1);
+    let mut decompressed = Vec::new();
+    decoder.read_to_end(&mut decompressed).map_err(|error| BodyError::Gzip(error.to_string()))?;
+    if decompressed.len() > max_decompressed_bytes {
         return Err(BodyError::TooLargeDecompressed { limit: max_decompressed_bytes });
     }
-    Ok(json)
+    Ok(decompressed)
 }
 
 /// Parses the event array and checks the required fields of every event.

@@ -71,7 +71,8 @@ async fn events_sent_to_the_collector_are_counted_once_in_the_warehouse() {
         r#"
 [ingest]
 listen = "127.0.0.1:{ingest_port}"
-batch_max_delay_ms = 50
+sink_batch_max_age_ms = 300
+spool_dir = "{spool}"
 [console]
 listen = "127.0.0.1:{console_port}"
 [worker]
@@ -99,6 +100,7 @@ etl_buffer_seconds = 1
         temporal = temporal.address(),
         moto = moto.endpoint(),
         warehouse = logs.path().join("warehouse.duckdb").display(),
+        spool = logs.path().join("spool").display(),
     );
     let config_path = logs.path().join("clickstream.toml");
     std::fs::write(&config_path, config).unwrap();

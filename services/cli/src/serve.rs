@@ -8,6 +8,9 @@ use clickstream_core::{Config, storage::Storage};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio_util::sync::CancellationToken;
 
+/// How long a stopping collector keeps shipping its spool before leaving the rest on disk.
+const SHIPPER_DRAIN_PATIENCE: Duration = Duration::from_secs(20);
+
 pub struct Roles {
     pub ingest: bool,
     pub worker: bool,
@@ -32,12 +35,13 @@ pub async fn run(config: Arc<Config>, roles: Roles) -> anyhow::Result<()> {
     tokio::spawn(cancel_on_signal(shutdown.clone()));
 
     let mut servers = tokio::task::JoinSet::new();
-    let mut ingest_batcher = None;
+    let mut ingest_drain = None;
     if roles.ingest {
-        let service = clickstream_ingest::IngestService::start(config.clone(), storage.store.clone());
+        let service = clickstream_ingest::IngestService::start(config.clone(), storage.store.clone())
+            .with_context(|| format!("opening the ingest spool {}", config.ingest.spool_dir.display()))?;
         let router = with_metrics(clickstream_ingest::router(service.state), metrics.clone());
         servers.spawn(serve_http("ingest", config.ingest.listen, router, shutdown.clone()));
-        ingest_batcher = Some(service.batcher);
+        ingest_drain = Some((service.spool_writer, service.shipper));
     }
     let warehouse = if roles.console {
         let path = config.warehouse.duckdb_path.clone();
@@ -65,10 +69,18 @@ pub async fn run(config: Arc<Config>, roles: Roles) -> anyhow::Result<()> {
     while let Some(result) = servers.join_next().await {
         result.context("an HTTP server task panicked")??;
     }
-    if let Some(batcher) = ingest_batcher {
-        // The routers are gone, so the batcher flushes what it holds and stops.
-        batcher.await.context("the ingest batcher panicked")?;
-        tracing::info!("ingest flushed");
+    if let Some((spool_writer, shipper)) = ingest_drain {
+        // The router is gone, so the spool writer seals its last segment and stops; the shipper
+        // then ships what is left. Whatever it cannot ship in time stays in the spool on disk
+        // and is shipped at the next start: nothing acknowledged is lost either way.
+        tokio::task::spawn_blocking(move || spool_writer.join()).await?.map_err(|_| anyhow::anyhow!("the spool writer panicked"))?;
+        match tokio::time::timeout(SHIPPER_DRAIN_PATIENCE, shipper).await {
+            Ok(joined) => {
+                joined.context("the ingest shipper panicked")?;
+                tracing::info!("ingest spool drained to the object store");
+            }
+            Err(_) => tracing::warn!(patience = ?SHIPPER_DRAIN_PATIENCE, "the object store is slow or down: the rest of the spool is shipped at the next start"),
+        }
     }
     Ok(())
 }

@@ -1,6 +1,10 @@
 //! HTTP routes of the collector: `POST <path>` (CAoA wire protocol), `GET /ping`, `GET /health`.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
 
 use axum::{
     Json, Router,
@@ -13,44 +17,55 @@ use axum::{
 use chrono::{SecondsFormat, Utc};
 use clickstream_core::{Config, raw_record::RawRecord, wire};
 use object_store::ObjectStore;
-use tokio::sync::{mpsc, oneshot};
 
-use crate::batcher::{BatcherSettings, PendingRecord, SinkError, run_batcher};
+use crate::{
+    cors,
+    sink::{ObjectStoreSink, node_id, run_shipper},
+    spool::{Spool, SpoolError, SpoolSettings},
+};
 
-/// The running collector: its router state and the batcher task to await on shutdown.
+/// The running collector: its router state, the spool writer and the shipper to await on
+/// shutdown (dropping the router lets the writer seal the last segment and the shipper end).
 pub struct IngestService {
     pub state: Arc<IngestState>,
-    pub batcher: tokio::task::JoinHandle<()>,
+    pub spool_writer: std::thread::JoinHandle<()>,
+    pub shipper: tokio::task::JoinHandle<()>,
 }
 
 pub struct IngestState {
     config: Arc<Config>,
-    records: mpsc::Sender<PendingRecord>,
+    spool: Spool,
 }
 
 impl IngestService {
-    /// Starts the batcher over `store`. Dropping every clone of the state (the router) stops it
-    /// after a final flush; await `batcher` to know the flush is done.
-    pub fn start(config: Arc<Config>, store: Arc<dyn ObjectStore>) -> IngestService {
-        let settings = BatcherSettings {
-            max_delay: Duration::from_millis(config.ingest.batch_max_delay_ms),
-            max_bytes: config.ingest.batch_max_bytes,
-            write_attempts: 3,
-        };
-        let (records, receiver) = mpsc::channel(10_000);
-        let batcher = tokio::spawn(run_batcher(store, settings, receiver));
-        IngestService { state: Arc::new(IngestState { config, records }), batcher }
+    /// Opens the spool (recovering what a previous run left, which is shipped first) and starts
+    /// shipping to `store`.
+    pub fn start(config: Arc<Config>, store: Arc<dyn ObjectStore>) -> std::io::Result<IngestService> {
+        let ingest = &config.ingest;
+        let (spool, sealed, spool_writer) = Spool::open(SpoolSettings {
+            directory: ingest.spool_dir.clone(),
+            max_bytes: ingest.spool_max_bytes,
+            segment_max_bytes: ingest.sink_batch_max_bytes,
+            segment_max_age: Duration::from_millis(ingest.sink_batch_max_age_ms),
+        })?;
+        let sink = ObjectStoreSink { store, node_id: node_id(&ingest.spool_dir)? };
+        let shipper = tokio::spawn(run_shipper(sink, spool.stats.clone(), sealed));
+        Ok(IngestService { state: Arc::new(IngestState { config, spool }), spool_writer, shipper })
     }
 }
 
 pub fn router(state: Arc<IngestState>) -> Router {
     let max_body_bytes = state.config.ingest.max_body_bytes;
+    let allowed_origins = Arc::new(cors::AllowedOrigins::new(&state.config.ingest.cors_allowed_origins));
+    let timeout = Duration::from_millis(state.config.ingest.request_timeout_ms);
     Router::new()
         .route(&state.config.ingest.path, post(collect))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .route("/ping", get(ping))
         .route("/health", get(health))
         .fallback(unknown_path)
+        .layer(axum::middleware::from_fn_with_state(allowed_origins, cors::cors))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .with_state(state)
 }
 
@@ -98,9 +113,17 @@ async fn collect(
         .project_of_app(app_id)
         .ok_or_else(|| Rejection::new(StatusCode::FORBIDDEN, "unknown_app_id", format!("appId `{app_id}` is not registered")))?;
 
+    // A binary gzip body (Content-Encoding: gzip) is stored decompressed: the raw record's
+    // `data` is text, plain JSON or the SDK's base64 of gzip.
+    let max_decompressed = state.config.ingest.max_body_bytes * 50;
+    let body = if content_encoding_is_gzip(&headers) {
+        Bytes::from(wire::gunzip(&body, max_decompressed).map_err(|error| Rejection::new(StatusCode::BAD_REQUEST, "undecodable_body", error.to_string()))?)
+    } else {
+        body
+    };
     // Decode now so that a malformed body gets its 400 here rather than a quarantine later.
     let compressed = query.compression.as_deref() == Some("gzip");
-    let json = wire::decode_body(&body, compressed, state.config.ingest.max_body_bytes * 50)
+    let json = wire::decode_body(&body, compressed, max_decompressed)
         .map_err(|error| Rejection::new(StatusCode::BAD_REQUEST, "undecodable_body", error.to_string()))?;
     let events = wire::parse_events(&json).map_err(|error| Rejection::new(StatusCode::BAD_REQUEST, "invalid_events", error.to_string()))?;
     let data = String::from_utf8(body.to_vec()).map_err(|_| Rejection::new(StatusCode::BAD_REQUEST, "undecodable_body", "body is not UTF-8 text"))?;
@@ -127,11 +150,14 @@ async fn collect(
     };
     let ndjson_line = serde_json::to_vec(&record).expect("raw records always serialize");
 
-    let (acknowledge, outcome) = oneshot::channel();
-    let pending = PendingRecord { project_id: project.id.clone(), ndjson_line, acknowledge };
-    let unavailable = |error: SinkError| Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "sink_unavailable", error.to_string());
-    state.records.send(pending).await.map_err(|_| unavailable(SinkError::ShuttingDown))?;
-    outcome.await.map_err(|_| unavailable(SinkError::ShuttingDown))?.map_err(unavailable)?;
+    state.spool.append(&project.id, ndjson_line).await.map_err(|error| {
+        let reason = match error {
+            SpoolError::Full { .. } => "spool_full",
+            SpoolError::Disk(_) => "spool_disk_error",
+            SpoolError::ShuttingDown => "shutting_down",
+        };
+        Rejection::new(StatusCode::SERVICE_UNAVAILABLE, reason, error.to_string())
+    })?;
 
     metrics::counter!("clickstream_ingest_requests_total", "status" => "200", "reason" => "accepted").increment(1);
     metrics::counter!("clickstream_ingest_events_total").increment(events.len() as u64);
@@ -155,11 +181,26 @@ async fn ping() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "timestamp": Utc::now().timestamp_millis() }))
 }
 
+/// Healthy while the spool can take requests: the disk writes and it is not full.
 async fn health(State(state): State<Arc<IngestState>>) -> Response {
-    if state.records.is_closed() {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "batcher stopped" }))).into_response();
-    }
-    Json(serde_json::json!({ "status": "ok" })).into_response()
+    let stats = &state.spool.stats;
+    let spool_bytes = stats.bytes.load(Ordering::Relaxed);
+    let sealed_segments = stats.sealed_segments.load(Ordering::Relaxed);
+    metrics::gauge!("clickstream_ingest_spool_bytes").set(spool_bytes as f64);
+    metrics::gauge!("clickstream_ingest_spool_segments").set(sealed_segments as f64);
+    let status = if stats.disk_failed.load(Ordering::Relaxed) {
+        "spool disk failing"
+    } else if spool_bytes >= state.config.ingest.spool_max_bytes {
+        "spool full: the sink is unavailable"
+    } else {
+        "ok"
+    };
+    let code = if status == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(serde_json::json!({ "status": status, "spool_bytes": spool_bytes, "segments_waiting": sealed_segments }))).into_response()
+}
+
+fn content_encoding_is_gzip(headers: &HeaderMap) -> bool {
+    headers.get(axum::http::header::CONTENT_ENCODING).and_then(|value| value.to_str().ok()).is_some_and(|value| value.trim().eq_ignore_ascii_case("gzip"))
 }
 
 async fn unknown_path(OriginalUri(uri): OriginalUri) -> Rejection {
