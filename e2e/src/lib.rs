@@ -150,17 +150,33 @@ impl MotoServer {
         assert!(response.status().is_success(), "creating bucket {bucket}: {}", response.status());
     }
 
-    /// Keys of a bucket under a prefix (unsigned ListObjectsV2).
+    /// An S3 client of a bucket on this moto (the same `object_store` client clickstream uses).
+    pub fn bucket(&self, bucket: &str) -> object_store::aws::AmazonS3 {
+        object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_region("us-east-1")
+            .with_endpoint(self.endpoint())
+            .with_allow_http(true)
+            .with_access_key_id("test")
+            .with_secret_access_key("test")
+            .build()
+            .expect("an S3 client for moto")
+    }
+
+    /// Keys of a bucket under a prefix.
     pub async fn list_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
-        let text = reqwest::Client::new()
-            .get(format!("{}/{bucket}?list-type=2&prefix={prefix}&max-keys=10000", self.endpoint()))
-            .send()
-            .await
-            .expect("moto answers")
-            .text()
-            .await
-            .expect("moto answers with text");
-        text.split("<Key>").skip(1).filter_map(|part| part.split("</Key>").next()).map(str::to_string).collect()
+        use futures::TryStreamExt;
+        use object_store::ObjectStore;
+        let objects: Vec<object_store::ObjectMeta> =
+            self.bucket(bucket).list(Some(&object_store::path::Path::from(prefix))).try_collect().await.expect("moto lists the bucket");
+        objects.into_iter().map(|object| object.location.to_string()).collect()
+    }
+
+    /// The bytes of an object.
+    pub async fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
+        use object_store::ObjectStore;
+        let result = self.bucket(bucket).get(&object_store::path::Path::from(key)).await.expect("moto has the object");
+        result.bytes().await.expect("moto sends the object").to_vec()
     }
 }
 
@@ -187,4 +203,88 @@ where
         assert!(Instant::now() < deadline, "timed out after {patience:?} waiting for {what}");
         tokio::time::sleep(interval).await;
     }
+}
+
+/// A TCP proxy on loopback that can cut its upstream off, to simulate an unreachable endpoint
+/// without losing the upstream's state (moto keeps everything in memory).
+pub struct ToggleProxy {
+    pub port: u16,
+    reachable: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    accept_loop: tokio::task::JoinHandle<()>,
+}
+
+impl ToggleProxy {
+    pub async fn start(upstream_port: u16) -> ToggleProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let reachable = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Default::default();
+        let (accept_reachable, accept_connections) = (reachable.clone(), connections.clone());
+        let accept_loop = tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else { continue };
+                if !accept_reachable.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(client); // refused: the endpoint is "down"
+                    continue;
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", upstream_port)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    }
+                });
+                accept_connections.lock().expect("not poisoned").push(task.abort_handle());
+            }
+        });
+        ToggleProxy { port, reachable, connections, accept_loop }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Cuts every open connection and refuses new ones until [`Self::restore`].
+    pub fn cut(&self) {
+        self.reachable.store(false, std::sync::atomic::Ordering::SeqCst);
+        for connection in self.connections.lock().expect("not poisoned").drain(..) {
+            connection.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.reachable.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for ToggleProxy {
+    fn drop(&mut self) {
+        self.accept_loop.abort();
+    }
+}
+
+/// The event ids inside every raw object under `prefix` of a moto bucket, with repeats.
+pub async fn event_ids_in_raw_objects(moto: &MotoServer, bucket: &str, prefix: &str) -> Vec<String> {
+    use std::io::Read;
+    let mut ids = Vec::new();
+    for key in moto.list_keys(bucket, prefix).await {
+        let bytes = moto.get(bucket, &key).await;
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(bytes.as_slice()).read_to_string(&mut text).expect("raw objects are gzip text");
+        for line in text.lines() {
+            let record: serde_json::Value = serde_json::from_str(line).expect("raw records are JSON");
+            let data = record["data"].as_str().expect("raw records carry data");
+            let json = if record["compression"] == "gzip" && !data.starts_with('[') {
+                use base64::Engine;
+                let gzip = base64::engine::general_purpose::STANDARD.decode(data).expect("base64 data");
+                let mut json = String::new();
+                flate2::read::GzDecoder::new(gzip.as_slice()).read_to_string(&mut json).expect("gzip data");
+                json
+            } else {
+                data.to_string()
+            };
+            let events: Vec<serde_json::Value> = serde_json::from_str(&json).expect("an event array");
+            ids.extend(events.iter().map(|event| event["event_id"].as_str().expect("event ids are strings").to_string()));
+        }
+    }
+    ids
 }

@@ -180,7 +180,7 @@ etl_buffer_seconds = 1
         assert!(listed.contains(workflow_type), "no completed {workflow_type} run: {listed}");
     }
     // Raw data is in the CAoA layout in S3.
-    let raw_keys = moto.list_keys(BUCKET, "data/shop/data/buffer/").await;
+    let raw_keys = moto.list_keys(BUCKET, "data/shop/data/buffer").await;
     assert!(raw_keys.iter().all(|key| key.contains("/year=") && key.ends_with(".gz")) && !raw_keys.is_empty(), "{raw_keys:?}");
 
     // Metrics are exposed.

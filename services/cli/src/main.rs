@@ -41,11 +41,42 @@ enum Role {
     /// Run ingest, worker and console in one process: the local development stack
     /// (see local/up, which also starts Temporal and the other servers).
     Dev,
+    /// Send realistic SDK requests (web and mobile mixes) to a collector for a while, then print
+    /// a one-line JSON summary: requests/s, events/s, p50/p99 latency, errors by status.
+    Loadgen(LoadgenArguments),
+}
+
+#[derive(clap::Args)]
+struct LoadgenArguments {
+    /// Collector URL with its path.
+    #[arg(long, default_value = "http://127.0.0.1:8080/collect")]
+    url: String,
+    /// The appId to send as (must be registered at the collector).
+    #[arg(long, default_value = "demo-app")]
+    app_id: String,
+    /// How long to send, e.g. 30s or 2m.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: std::time::Duration,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Events in each request.
+    #[arg(long, default_value_t = 10)]
+    events_per_request: usize,
+    /// Send every request as the mobile SDKs do (base64 gzip); default is a web/mobile mix.
+    #[arg(long)]
+    gzip: bool,
+    /// Write the event ids of accepted (200) requests to this file, one per line.
+    #[arg(long)]
+    accepted_ids_file: Option<PathBuf>,
 }
 
 fn main() -> std::process::ExitCode {
     let command = Command::parse();
     serve::init_logging();
+    if let Role::Loadgen(arguments) = command.role {
+        return run_loadgen(arguments);
+    }
     let config = match clickstream_core::Config::load(command.config.as_deref()) {
         Ok(config) => std::sync::Arc::new(config),
         Err(error) => {
@@ -60,12 +91,38 @@ fn main() -> std::process::ExitCode {
             Role::Worker => serve::run(config, serve::Roles { ingest: false, worker: true, console: false }).await,
             Role::Console => serve::run(config, serve::Roles { ingest: false, worker: false, console: true }).await,
             Role::Dev => serve::run(config, serve::Roles { ingest: true, worker: true, console: true }).await,
+            Role::Loadgen(_) => unreachable!("handled before the configuration is read"),
         }
     });
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("clickstream: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The load generator needs no configuration: it only talks HTTP to a collector.
+fn run_loadgen(arguments: LoadgenArguments) -> std::process::ExitCode {
+    let settings = clickstream_loadgen::LoadSettings {
+        url: arguments.url,
+        app_id: arguments.app_id,
+        duration: arguments.duration,
+        concurrency: arguments.concurrency.max(1),
+        events_per_request: arguments.events_per_request.max(1),
+        gzip: arguments.gzip,
+        accepted_ids_file: arguments.accepted_ids_file,
+        show_progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the tokio runtime starts");
+    match runtime.block_on(clickstream_loadgen::run(settings)) {
+        Ok(summary) => {
+            println!("{}", serde_json::to_string(&summary).expect("the summary serializes"));
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("clickstream loadgen: {error}");
             std::process::ExitCode::FAILURE
         }
     }
