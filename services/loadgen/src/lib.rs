@@ -113,6 +113,29 @@ fn gzip_base64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(encoder.finish().expect("writing to memory cannot fail"))
 }
 
+/// One request ready to send.
+struct PreparedRequest {
+    query: &'static str,
+    body_bytes: bytes::Bytes,
+    user_agent: &'static str,
+    events: Option<Value>,
+}
+
+/// Builds request `number`. Web and mobile alternate unless every request must be gzip.
+fn prepare_request(settings: &LoadSettings, run_id: &str, number: u64, keep_events: bool) -> PreparedRequest {
+    let mobile = settings.gzip || number % 2 == 1;
+    let events = sdk_events(&settings.app_id, run_id, number, settings.events_per_request, mobile);
+    let text = events.to_string();
+    let (query, body, user_agent) =
+        if mobile { ("&platform=Android&compression=gzip", gzip_base64(&text), MOBILE_USER_AGENT) } else { ("&platform=Web", text, WEB_USER_AGENTS[number as usize % 3]) };
+    let body_bytes = bytes::Bytes::from(body);
+    PreparedRequest { query, body_bytes, user_agent, events: keep_events.then_some(events) }
+}
+
+/// Distinct prepared requests cycled through when event ids need not be unique (benchmarks),
+/// so that building bodies does not slow the generator down.
+const PREPARED_POOL_SIZE: u64 = 512;
+
 struct WorkerResult {
     latencies_micros: Vec<u32>,
     errors_by_status: BTreeMap<String, u64>,
@@ -137,33 +160,38 @@ pub async fn run(settings: LoadSettings) -> Result<LoadSummary, LoadError> {
         bar
     });
 
+    // Unique event ids are needed only to check delivery; otherwise requests come from a pool.
+    let unique = settings.accepted_ids_file.is_some();
+    let pool: Arc<Vec<PreparedRequest>> =
+        Arc::new(if unique { Vec::new() } else { (0..PREPARED_POOL_SIZE).map(|number| prepare_request(&settings, &run_id, number, false)).collect() });
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..settings.concurrency {
-        let (client, settings, run_id, sequence) = (client.clone(), settings.clone(), run_id.clone(), sequence.clone());
+        let (client, settings, run_id, sequence, pool) = (client.clone(), settings.clone(), run_id.clone(), sequence.clone(), pool.clone());
         workers.spawn(async move {
             let mut result = WorkerResult { latencies_micros: Vec::new(), errors_by_status: BTreeMap::new(), accepted_ids: Vec::new(), accepted_requests: 0 };
             while Instant::now() < deadline {
                 let number = sequence.fetch_add(1, Ordering::Relaxed);
-                // Web and mobile alternate unless every request must be gzip (mobile).
-                let mobile = settings.gzip || number % 2 == 1;
-                let events = sdk_events(&settings.app_id, &run_id, number, settings.events_per_request, mobile);
-                let text = events.to_string();
-                let (query, body, user_agent) =
-                    if mobile { ("&platform=Android&compression=gzip", gzip_base64(&text), MOBILE_USER_AGENT) } else { ("&platform=Web", text, WEB_USER_AGENTS[number as usize % 3]) };
-                let url = format!("{}?appId={}{query}&event_bundle_sequence_id={number}&upload_timestamp={}", settings.url, settings.app_id, chrono::Utc::now().timestamp_millis());
+                let fresh;
+                let request = if unique {
+                    fresh = prepare_request(&settings, &run_id, number, true);
+                    &fresh
+                } else {
+                    &pool[(number % PREPARED_POOL_SIZE) as usize]
+                };
+                let url = format!("{}?appId={}{}&event_bundle_sequence_id={number}&upload_timestamp={}", settings.url, settings.app_id, request.query, chrono::Utc::now().timestamp_millis());
                 let sent = Instant::now();
                 let outcome = client
                     .post(url)
                     .header("content-type", "application/json; charset=utf-8")
-                    .header("user-agent", user_agent)
-                    .body(body)
+                    .header("user-agent", request.user_agent)
+                    .body(request.body_bytes.clone())
                     .send()
                     .await;
                 result.latencies_micros.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
                 match outcome {
                     Ok(response) if response.status().as_u16() == 200 => {
                         result.accepted_requests += 1;
-                        if settings.accepted_ids_file.is_some() {
+                        if let Some(events) = &request.events {
                             for event in events.as_array().expect("an array") {
                                 result.accepted_ids.push(event["event_id"].as_str().expect("a string").to_string());
                             }
