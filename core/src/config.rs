@@ -35,6 +35,7 @@ pub struct Config {
     pub temporal: TemporalConfig,
     pub storage: StorageConfig,
     pub warehouse: WarehouseConfig,
+    pub kafka: KafkaConfig,
     /// Projects (pipelines) and the apps that may send to them.
     pub projects: Vec<ProjectConfig>,
 }
@@ -107,6 +108,27 @@ pub struct WarehouseConfig {
     pub duckdb_path: PathBuf,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma-separated (`host:port`).
+    pub brokers: String,
+    /// Partitions of the topics the collector creates for Kafka-sink projects.
+    pub topic_partitions: i32,
+    /// Consumer group of the Kafka → S3 bridge.
+    pub bridge_group_id: String,
+}
+
+/// Where a project's collector sends raw records. Kafka is drained to S3 by the bridge, so
+/// S3 always holds the raw layer.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    #[default]
+    S3,
+    Kafka,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectConfig {
@@ -121,6 +143,18 @@ pub struct ProjectConfig {
     /// being written is never skipped.
     #[serde(default = "default_etl_buffer_seconds")]
     pub etl_buffer_seconds: u64,
+    /// The collector's sink for this project.
+    #[serde(default)]
+    pub sink: SinkKind,
+    /// Kafka topic of this project (sink `kafka`); the project id when empty.
+    #[serde(default)]
+    pub kafka_topic: String,
+}
+
+impl ProjectConfig {
+    pub fn kafka_topic(&self) -> &str {
+        if self.kafka_topic.is_empty() { &self.id } else { &self.kafka_topic }
+    }
 }
 
 fn default_etl_interval_seconds() -> u64 {
@@ -164,6 +198,7 @@ impl Default for Config {
             warehouse: WarehouseConfig {
                 duckdb_path: "/var/lib/clickstream/warehouse.duckdb".into(),
             },
+            kafka: KafkaConfig { brokers: "127.0.0.1:9092".into(), topic_partitions: 3, bridge_group_id: "clickstream-bridge".into() },
             projects: Vec::new(),
         }
     }

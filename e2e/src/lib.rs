@@ -288,3 +288,27 @@ pub async fn event_ids_in_raw_objects(moto: &MotoServer, bucket: &str, prefix: &
     }
     ids
 }
+
+/// tansu, a Kafka-compatible broker, with in-memory storage on a free port.
+pub struct TansuBroker {
+    pub process: ServerProcess,
+    pub port: u16,
+}
+
+impl TansuBroker {
+    pub fn start(log_directory: &Path) -> TansuBroker {
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let mut process = ServerProcess::spawn(
+            "tansu",
+            Command::new(tool_path("tansu")).args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"]),
+            log_directory,
+        );
+        process.wait_for_port(port, Duration::from_secs(30));
+        TansuBroker { process, port }
+    }
+
+    pub fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}

@@ -38,6 +38,9 @@ enum Role {
     /// Run the console (REST API under /api/v1 and web pages). It owns the DuckDB warehouse, so it
     /// also runs the worker of the warehouse task queue that loads data into it.
     Console,
+    /// Drain the Kafka topics of the projects whose sink is Kafka into the object store's raw
+    /// layer (offsets are committed only after the raw object is written).
+    Bridge,
     /// Run ingest, worker and console in one process: the local development stack
     /// (see local/up, which also starts Temporal and the other servers).
     Dev,
@@ -87,10 +90,14 @@ fn main() -> std::process::ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the tokio runtime starts");
     let outcome = runtime.block_on(async {
         match command.role {
-            Role::Ingest => serve::run(config, serve::Roles { ingest: true, worker: false, console: false }).await,
-            Role::Worker => serve::run(config, serve::Roles { ingest: false, worker: true, console: false }).await,
-            Role::Console => serve::run(config, serve::Roles { ingest: false, worker: false, console: true }).await,
-            Role::Dev => serve::run(config, serve::Roles { ingest: true, worker: true, console: true }).await,
+            Role::Ingest => serve::run(config, serve::Roles { ingest: true, ..serve::Roles::NONE }).await,
+            Role::Worker => serve::run(config, serve::Roles { worker: true, ..serve::Roles::NONE }).await,
+            Role::Console => serve::run(config, serve::Roles { console: true, ..serve::Roles::NONE }).await,
+            Role::Bridge => serve::run(config, serve::Roles { bridge: true, ..serve::Roles::NONE }).await,
+            Role::Dev => {
+                let uses_kafka = config.projects.iter().any(|project| project.sink == clickstream_core::config::SinkKind::Kafka);
+                serve::run(config, serve::Roles { ingest: true, worker: true, console: true, bridge: uses_kafka }).await
+            }
             Role::Loadgen(_) => unreachable!("handled before the configuration is read"),
         }
     });

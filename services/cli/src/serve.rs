@@ -15,6 +15,11 @@ pub struct Roles {
     pub ingest: bool,
     pub worker: bool,
     pub console: bool,
+    pub bridge: bool,
+}
+
+impl Roles {
+    pub const NONE: Roles = Roles { ingest: false, worker: false, console: false, bridge: false };
 }
 
 pub fn init_logging() {
@@ -37,8 +42,7 @@ pub async fn run(config: Arc<Config>, roles: Roles) -> anyhow::Result<()> {
     let mut servers = tokio::task::JoinSet::new();
     let mut ingest_drain = None;
     if roles.ingest {
-        let service = clickstream_ingest::IngestService::start(config.clone(), storage.store.clone())
-            .with_context(|| format!("opening the ingest spool {}", config.ingest.spool_dir.display()))?;
+        let service = clickstream_ingest::IngestService::start(config.clone(), storage.store.clone()).await.context("starting the collector")?;
         let router = with_metrics(clickstream_ingest::router(service.state), metrics.clone());
         servers.spawn(serve_http("ingest", config.ingest.listen, router, shutdown.clone()));
         ingest_drain = Some((service.spool_writer, service.shipper));
@@ -54,6 +58,17 @@ pub async fn run(config: Arc<Config>, roles: Roles) -> anyhow::Result<()> {
         let state = Arc::new(clickstream_console::ConsoleState { config: config.clone(), warehouse: warehouse.clone() });
         let router = with_metrics(clickstream_console::router(state), metrics.clone());
         servers.spawn(serve_http("console", config.console.listen, router, shutdown.clone()));
+    }
+    if roles.bridge {
+        let (bridge_config, store, bridge_shutdown) = (config.clone(), storage.store.clone(), shutdown.clone());
+        servers.spawn(async move {
+            let stopped = async move { bridge_shutdown.cancelled().await };
+            clickstream_ingest::bridge::run_kafka_bridge(bridge_config, store, stopped).await.context("the Kafka bridge failed")
+        });
+        if !roles.ingest && !roles.console && !roles.worker {
+            let router = with_metrics(Router::new().route("/health", get(|| async { "ok" })), metrics.clone());
+            servers.spawn(serve_http("bridge", config.worker.listen, router, shutdown.clone()));
+        }
     }
     if roles.worker && !roles.console {
         let router = with_metrics(Router::new().route("/health", get(|| async { "ok" })), metrics.clone());

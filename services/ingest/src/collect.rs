@@ -15,12 +15,12 @@ use axum::{
     routing::{get, post},
 };
 use chrono::{SecondsFormat, Utc};
-use clickstream_core::{Config, raw_record::RawRecord, wire};
+use clickstream_core::{Config, config::SinkKind, raw_record::RawRecord, wire};
 use object_store::ObjectStore;
 
 use crate::{
     cors,
-    sink::{ObjectStoreSink, node_id, run_shipper},
+    sink::{Sinks, kafka::KafkaSink, node_id, object_store::ObjectStoreSink, run_shipper},
     spool::{Spool, SpoolError, SpoolSettings},
 };
 
@@ -37,19 +37,38 @@ pub struct IngestState {
     spool: Spool,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum IngestStartError {
+    #[error("cannot open the spool {path}: {source}")]
+    Spool { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Kafka(#[from] crate::sink::kafka::KafkaSetupError),
+}
+
 impl IngestService {
-    /// Opens the spool (recovering what a previous run left, which is shipped first) and starts
-    /// shipping to `store`.
-    pub fn start(config: Arc<Config>, store: Arc<dyn ObjectStore>) -> std::io::Result<IngestService> {
+    /// Opens the spool (recovering what a previous run left, which is shipped first), sets up
+    /// the sinks the projects use (creating their Kafka topics), and starts shipping.
+    pub async fn start(config: Arc<Config>, store: Arc<dyn ObjectStore>) -> Result<IngestService, IngestStartError> {
         let ingest = &config.ingest;
+        let spool_error = |source| IngestStartError::Spool { path: ingest.spool_dir.display().to_string(), source };
+        let kafka_topics: Vec<String> =
+            config.projects.iter().filter(|project| project.sink == SinkKind::Kafka).map(|project| project.kafka_topic().to_string()).collect();
+        let kafka = if kafka_topics.is_empty() {
+            None
+        } else {
+            KafkaSink::ensure_topics(&config.kafka.brokers, &kafka_topics, config.kafka.topic_partitions).await?;
+            Some(KafkaSink::new(&config.kafka.brokers)?)
+        };
         let (spool, sealed, spool_writer) = Spool::open(SpoolSettings {
             directory: ingest.spool_dir.clone(),
             max_bytes: ingest.spool_max_bytes,
             segment_max_bytes: ingest.sink_batch_max_bytes,
             segment_max_age: Duration::from_millis(ingest.sink_batch_max_age_ms),
-        })?;
-        let sink = ObjectStoreSink { store, node_id: node_id(&ingest.spool_dir)? };
-        let shipper = tokio::spawn(run_shipper(sink, spool.stats.clone(), sealed));
+        })
+        .map_err(spool_error)?;
+        let object_store = ObjectStoreSink { store, node_id: node_id(&ingest.spool_dir).map_err(spool_error)? };
+        let sinks = Sinks { config: config.clone(), object_store, kafka };
+        let shipper = tokio::spawn(run_shipper(sinks, spool.stats.clone(), sealed));
         Ok(IngestService { state: Arc::new(IngestState { config, spool }), spool_writer, shipper })
     }
 }

@@ -26,6 +26,8 @@ fn config(spool_dir: &std::path::Path) -> Arc<Config> {
         apps: vec!["app-1".into()],
         etl_interval_seconds: 60,
         etl_buffer_seconds: 1,
+        sink: Default::default(),
+        kafka_topic: String::new(),
     });
     Arc::new(config)
 }
@@ -36,11 +38,11 @@ struct Collector {
     _directories: (tempfile::TempDir, tempfile::TempDir),
 }
 
-fn collector() -> Collector {
+async fn collector() -> Collector {
     let data = tempfile::tempdir().unwrap();
     let spool = tempfile::tempdir().unwrap();
     let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(data.path()).unwrap());
-    let service = IngestService::start(config(spool.path()), store.clone()).unwrap();
+    let service = IngestService::start(config(spool.path()), store.clone()).await.unwrap();
     Collector { router: with_peer(clickstream_ingest::router(service.state)), store, _directories: (data, spool) }
 }
 
@@ -95,7 +97,7 @@ fn gzip_base64(text: &str) -> String {
 
 #[tokio::test]
 async fn an_accepted_request_reaches_the_store_as_a_caoa_raw_record() {
-    let collector = collector();
+    let collector = collector().await;
     let (status, body) = post(&collector.router, "/collect?appId=app-1&platform=Web&upload_timestamp=1700000000500&event_bundle_sequence_id=4", EVENTS).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.is_empty());
@@ -113,7 +115,7 @@ async fn an_accepted_request_reaches_the_store_as_a_caoa_raw_record() {
 
 #[tokio::test]
 async fn gzip_base64_bodies_are_stored_verbatim() {
-    let collector = collector();
+    let collector = collector().await;
     let body = gzip_base64(EVENTS);
     let (status, _) = post(&collector.router, "/collect?appId=app-1&compression=gzip", body.clone()).await;
     assert_eq!(status, StatusCode::OK);
@@ -124,7 +126,7 @@ async fn gzip_base64_bodies_are_stored_verbatim() {
 
 #[tokio::test]
 async fn bad_requests_get_a_clear_status_and_nothing_is_stored() {
-    let collector = collector();
+    let collector = collector().await;
     let cases: Vec<(String, String, StatusCode, &str)> = vec![
         ("/collect?appId=stranger".into(), EVENTS.into(), StatusCode::FORBIDDEN, "unknown_app_id"),
         ("/collect".into(), EVENTS.into(), StatusCode::BAD_REQUEST, "missing_app_id"),
@@ -145,7 +147,7 @@ async fn bad_requests_get_a_clear_status_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn concurrent_requests_share_objects_and_all_are_kept() {
-    let collector = collector();
+    let collector = collector().await;
     let requests = (0..50).map(|_| post(&collector.router, "/collect?appId=app-1", EVENTS));
     for (status, _) in futures::future::join_all(requests).await {
         assert_eq!(status, StatusCode::OK);
@@ -155,7 +157,7 @@ async fn concurrent_requests_share_objects_and_all_are_kept() {
 
 #[tokio::test]
 async fn ping_and_health_answer() {
-    let collector = collector();
+    let collector = collector().await;
     let response = collector.router.clone().oneshot(Request::get("/ping").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
@@ -171,7 +173,7 @@ async fn send(router: &Router, request: Request<Body>) -> axum::response::Respon
 
 #[tokio::test]
 async fn a_binary_gzip_body_is_accepted_and_stored_as_json() {
-    let collector = collector();
+    let collector = collector().await;
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(EVENTS.as_bytes()).unwrap();
     let request = Request::post("/collect?appId=app-1").header("content-encoding", "gzip").body(Body::from(encoder.finish().unwrap())).unwrap();
@@ -184,7 +186,7 @@ async fn a_binary_gzip_body_is_accepted_and_stored_as_json() {
 
 #[tokio::test]
 async fn browsers_on_allowed_origins_get_cors_and_others_do_not() {
-    let collector = collector();
+    let collector = collector().await;
     let preflight = |origin: &str| {
         Request::builder()
             .method("OPTIONS")
@@ -218,7 +220,7 @@ async fn records_spooled_before_a_restart_are_shipped_after_it() {
     // First run: the sink would ship only after an hour, so the records stay in the spool.
     let mut slow = (*config(spool.path())).clone();
     slow.ingest.sink_batch_max_age_ms = 3_600_000;
-    let service = IngestService::start(Arc::new(slow), store.clone()).unwrap();
+    let service = IngestService::start(Arc::new(slow), store.clone()).await.unwrap();
     let router = with_peer(clickstream_ingest::router(service.state));
     for _ in 0..3 {
         assert_eq!(post(&router, "/collect?appId=app-1", EVENTS).await.0, StatusCode::OK);
@@ -229,7 +231,7 @@ async fn records_spooled_before_a_restart_are_shipped_after_it() {
     assert!(raw_records_now(store.as_ref()).await.is_empty());
 
     // Second run on the same spool ships what the first one accepted.
-    let service = IngestService::start(config(spool.path()), store.clone()).unwrap();
+    let service = IngestService::start(config(spool.path()), store.clone()).await.unwrap();
     assert_eq!(raw_records(store.as_ref(), 3).await.len(), 3);
     drop(service);
 }
@@ -244,7 +246,7 @@ async fn a_full_spool_answers_503_and_health_says_why() {
     let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&broken_root).unwrap());
     let mut small = (*config(spool.path())).clone();
     small.ingest.spool_max_bytes = 2_000;
-    let service = IngestService::start(Arc::new(small), store).unwrap();
+    let service = IngestService::start(Arc::new(small), store).await.unwrap();
     let router = with_peer(clickstream_ingest::router(service.state));
     let mut statuses = Vec::new();
     for _ in 0..10 {

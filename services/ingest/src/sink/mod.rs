@@ -1,0 +1,122 @@
+//! Sinks: where the shipper sends sealed spool segments, chosen per project.
+//!
+//! - [`object_store`]: S3 (or a local directory), one gzip NDJSON raw object per project;
+//! - [`kafka`]: one Kafka message per raw record (`acks=all`, idempotent producer), drained to
+//!   S3 by the [`crate::bridge`], so S3 always holds the raw layer.
+//!
+//! A segment is deleted only after every project's records are in their sink. While a sink is
+//! unreachable the shipper retries with backoff and the spool keeps accepting requests until
+//! it is full. A retried segment may reach Kafka twice (the warehouse deduplicates); S3 objects
+//! are overwritten, not duplicated.
+
+pub mod kafka;
+pub mod object_store;
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use clickstream_core::{Config, config::SinkKind};
+use tokio::sync::mpsc;
+
+use crate::spool::{SealedSegment, SpoolStats, read_segment, release_segment};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShipError {
+    /// The store refused or did not answer: retried until it comes back.
+    #[error("object store write of `{key}` failed: {source}")]
+    Store { key: String, source: ::object_store::Error },
+    /// The segment file cannot be read: a local disk problem, retried.
+    #[error("cannot read spool segment {path}: {source}")]
+    Segment { path: String, source: std::io::Error },
+    /// The broker did not acknowledge every record: retried.
+    #[error("Kafka did not take the records of topic `{topic}`: {reason}")]
+    Kafka { topic: String, reason: String },
+    /// A project uses the Kafka sink but no producer is configured: fix the configuration.
+    #[error("project `{project_id}` sends to Kafka, but the Kafka producer is not running")]
+    NoKafkaProducer { project_id: String },
+}
+
+/// Every sink of this collector; each project's records go to its configured one.
+pub struct Sinks {
+    pub config: Arc<Config>,
+    pub object_store: object_store::ObjectStoreSink,
+    pub kafka: Option<kafka::KafkaSink>,
+}
+
+impl Sinks {
+    /// Ships every project's records of a segment to that project's sink.
+    pub async fn ship_segment(&self, segment: &SealedSegment) -> Result<(), ShipError> {
+        let path = segment.path.clone();
+        let (records, _) = tokio::task::spawn_blocking(move || read_segment(&path))
+            .await
+            .expect("segment reader does not panic")
+            .map_err(|source| ShipError::Segment { path: segment.path.display().to_string(), source })?;
+        let mut lines_by_project: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+        for record in records {
+            lines_by_project.entry(record.project_id).or_default().push(record.line);
+        }
+        for (project_id, lines) in lines_by_project {
+            // A project removed from the configuration since: its records still go to S3.
+            let sink_kind = self.config.project(&project_id).map(|project| project.sink).unwrap_or_default();
+            match sink_kind {
+                SinkKind::S3 => {
+                    let mut ndjson = Vec::with_capacity(lines.iter().map(|line| line.len() + 1).sum());
+                    for line in lines {
+                        ndjson.extend_from_slice(&line);
+                        ndjson.push(b'\n');
+                    }
+                    self.object_store.ship(&project_id, segment, ndjson).await?;
+                }
+                SinkKind::Kafka => {
+                    let kafka = self.kafka.as_ref().ok_or_else(|| ShipError::NoKafkaProducer { project_id: project_id.clone() })?;
+                    let topic = self.config.project(&project_id).map(|project| project.kafka_topic().to_string()).unwrap_or(project_id.clone());
+                    kafka.ship(&topic, &self.object_store.node_id, segment.sequence, lines).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Ships sealed segments in order until the spool's writer has stopped and all are shipped.
+pub async fn run_shipper(sinks: Sinks, stats: Arc<SpoolStats>, mut sealed: mpsc::UnboundedReceiver<SealedSegment>) {
+    while let Some(segment) = sealed.recv().await {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match sinks.ship_segment(&segment).await {
+                Ok(()) => {
+                    if let Err(error) = release_segment(&stats, &segment) {
+                        tracing::error!(%error, path = %segment.path.display(), "cannot delete a shipped segment; it will be shipped again");
+                    }
+                    break;
+                }
+                Err(error) => {
+                    metrics::counter!("clickstream_ingest_sink_retries_total").increment(1);
+                    tracing::warn!(%error, retry_in = ?backoff, "sink unavailable; the spool keeps the records");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+}
+
+/// The collector's node id, created once and kept in the spool directory.
+pub fn node_id(spool_directory: &std::path::Path) -> std::io::Result<String> {
+    let path = spool_directory.join("node-id");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        if !existing.trim().is_empty() {
+            return Ok(existing.trim().to_string());
+        }
+    }
+    std::fs::create_dir_all(spool_directory)?;
+    let id = uuid::Uuid::now_v7().simple().to_string()[..16].to_string();
+    std::fs::write(&path, &id)?;
+    Ok(id)
+}
+
+pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 4), flate2::Compression::fast());
+    encoder.write_all(bytes).expect("writing to memory cannot fail");
+    encoder.finish().expect("writing to memory cannot fail")
+}
