@@ -36,6 +36,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub warehouse: WarehouseConfig,
     pub kafka: KafkaConfig,
+    pub kinesis: KinesisConfig,
     /// Projects (pipelines) and the apps that may send to them.
     pub projects: Vec<ProjectConfig>,
 }
@@ -119,14 +120,25 @@ pub struct KafkaConfig {
     pub bridge_group_id: String,
 }
 
-/// Where a project's collector sends raw records. Kafka is drained to S3 by the bridge, so
-/// S3 always holds the raw layer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KinesisConfig {
+    /// Endpoint override (moto); empty for AWS. Credentials come from the usual `AWS_*` variables.
+    pub endpoint: String,
+    pub region: String,
+    /// Shards of the streams the collector creates for Kinesis-sink projects.
+    pub shard_count: i32,
+}
+
+/// Where a project's collector sends raw records. Kafka and Kinesis are drained to S3 by the
+/// bridge, so S3 always holds the raw layer.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum SinkKind {
     #[default]
     S3,
     Kafka,
+    Kinesis,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -149,11 +161,18 @@ pub struct ProjectConfig {
     /// Kafka topic of this project (sink `kafka`); the project id when empty.
     #[serde(default)]
     pub kafka_topic: String,
+    /// Kinesis stream of this project (sink `kinesis`); the project id when empty.
+    #[serde(default)]
+    pub kinesis_stream: String,
 }
 
 impl ProjectConfig {
     pub fn kafka_topic(&self) -> &str {
         if self.kafka_topic.is_empty() { &self.id } else { &self.kafka_topic }
+    }
+
+    pub fn kinesis_stream(&self) -> &str {
+        if self.kinesis_stream.is_empty() { &self.id } else { &self.kinesis_stream }
     }
 }
 
@@ -198,6 +217,7 @@ impl Default for Config {
             warehouse: WarehouseConfig {
                 duckdb_path: "/var/lib/clickstream/warehouse.duckdb".into(),
             },
+            kinesis: KinesisConfig { endpoint: String::new(), region: "us-east-1".into(), shard_count: 2 },
             kafka: KafkaConfig { brokers: "127.0.0.1:9092".into(), topic_partitions: 3, bridge_group_id: "clickstream-bridge".into() },
             projects: Vec::new(),
         }

@@ -7,6 +7,7 @@
 //! <project>/data/quarantine/year=YYYY/month=MM/day=DD/<chunk>.gz              corrupt records
 //! <project>/etl/state.json                                                      ETL watermark
 //! <project>/etl/plans/<window>.json                                             raw keys of one run
+//! <project>/bridge/kinesis/<stream>/<shard>.json                             bridge checkpoints
 //! <project>/load-workflow/pending/<file id>.json                                files to load
 //! <project>/load-workflow/manifests/<batch id>.json                             CAoA load manifest
 //! ```
@@ -58,6 +59,10 @@ pub fn etl_state_key(project_id: &str) -> String {
 
 pub fn etl_plan_key(project_id: &str, window_start_ms: i64, window_end_ms: i64) -> String {
     format!("{project_id}/etl/plans/{window_start_ms}-{window_end_ms}.json")
+}
+
+pub fn kinesis_checkpoint_key(project_id: &str, stream: &str, shard_id: &str) -> String {
+    format!("{project_id}/bridge/kinesis/{stream}/{shard_id}.json")
 }
 
 pub fn pending_loads_prefix(project_id: &str) -> String {

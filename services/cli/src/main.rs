@@ -38,8 +38,8 @@ enum Role {
     /// Run the console (REST API under /api/v1 and web pages). It owns the DuckDB warehouse, so it
     /// also runs the worker of the warehouse task queue that loads data into it.
     Console,
-    /// Drain the Kafka topics of the projects whose sink is Kafka into the object store's raw
-    /// layer (offsets are committed only after the raw object is written).
+    /// Drain the Kafka topics and Kinesis streams of the projects using those sinks into the
+    /// object store's raw layer (offsets and checkpoints advance only after the write).
     Bridge,
     /// Run ingest, worker and console in one process: the local development stack
     /// (see local/up, which also starts Temporal and the other servers).
@@ -95,8 +95,8 @@ fn main() -> std::process::ExitCode {
             Role::Console => serve::run(config, serve::Roles { console: true, ..serve::Roles::NONE }).await,
             Role::Bridge => serve::run(config, serve::Roles { bridge: true, ..serve::Roles::NONE }).await,
             Role::Dev => {
-                let uses_kafka = config.projects.iter().any(|project| project.sink == clickstream_core::config::SinkKind::Kafka);
-                serve::run(config, serve::Roles { ingest: true, worker: true, console: true, bridge: uses_kafka }).await
+                let needs_bridge = config.projects.iter().any(|project| project.sink != clickstream_core::config::SinkKind::S3);
+                serve::run(config, serve::Roles { ingest: true, worker: true, console: true, bridge: needs_bridge }).await
             }
             Role::Loadgen(_) => unreachable!("handled before the configuration is read"),
         }

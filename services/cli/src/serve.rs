@@ -63,7 +63,7 @@ pub async fn run(config: Arc<Config>, roles: Roles) -> anyhow::Result<()> {
         let (bridge_config, store, bridge_shutdown) = (config.clone(), storage.store.clone(), shutdown.clone());
         servers.spawn(async move {
             let stopped = async move { bridge_shutdown.cancelled().await };
-            clickstream_ingest::bridge::run_kafka_bridge(bridge_config, store, stopped).await.context("the Kafka bridge failed")
+            clickstream_ingest::bridge::run_bridges(bridge_config, store, stopped).await.context("the bridge failed")
         });
         if !roles.ingest && !roles.console && !roles.worker {
             let router = with_metrics(Router::new().route("/health", get(|| async { "ok" })), metrics.clone());

@@ -20,7 +20,7 @@ use object_store::ObjectStore;
 
 use crate::{
     cors,
-    sink::{Sinks, kafka::KafkaSink, node_id, object_store::ObjectStoreSink, run_shipper},
+    sink::{Sinks, kafka::KafkaSink, kinesis::KinesisSink, node_id, object_store::ObjectStoreSink, run_shipper},
     spool::{Spool, SpoolError, SpoolSettings},
 };
 
@@ -43,6 +43,8 @@ pub enum IngestStartError {
     Spool { path: String, source: std::io::Error },
     #[error(transparent)]
     Kafka(#[from] crate::sink::kafka::KafkaSetupError),
+    #[error(transparent)]
+    Kinesis(#[from] crate::sink::kinesis::KinesisSetupError),
 }
 
 impl IngestService {
@@ -59,6 +61,15 @@ impl IngestService {
             KafkaSink::ensure_topics(&config.kafka.brokers, &kafka_topics, config.kafka.topic_partitions).await?;
             Some(KafkaSink::new(&config.kafka.brokers)?)
         };
+        let kinesis_streams: Vec<String> =
+            config.projects.iter().filter(|project| project.sink == SinkKind::Kinesis).map(|project| project.kinesis_stream().to_string()).collect();
+        let kinesis = if kinesis_streams.is_empty() {
+            None
+        } else {
+            let client = crate::sink::kinesis::client(&config.kinesis).await;
+            KinesisSink::ensure_streams(&client, &kinesis_streams, config.kinesis.shard_count).await?;
+            Some(KinesisSink::new(client))
+        };
         let (spool, sealed, spool_writer) = Spool::open(SpoolSettings {
             directory: ingest.spool_dir.clone(),
             max_bytes: ingest.spool_max_bytes,
@@ -67,7 +78,7 @@ impl IngestService {
         })
         .map_err(spool_error)?;
         let object_store = ObjectStoreSink { store, node_id: node_id(&ingest.spool_dir).map_err(spool_error)? };
-        let sinks = Sinks { config: config.clone(), object_store, kafka };
+        let sinks = Sinks { config: config.clone(), object_store, kafka, kinesis };
         let shipper = tokio::spawn(run_shipper(sinks, spool.stats.clone(), sealed));
         Ok(IngestService { state: Arc::new(IngestState { config, spool }), spool_writer, shipper })
     }

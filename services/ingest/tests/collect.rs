@@ -28,6 +28,7 @@ fn config(spool_dir: &std::path::Path) -> Arc<Config> {
         etl_buffer_seconds: 1,
         sink: Default::default(),
         kafka_topic: String::new(),
+        kinesis_stream: String::new(),
     });
     Arc::new(config)
 }

@@ -54,7 +54,7 @@ async fn etl_and_load_workflows_complete_and_replay() {
     config.temporal.task_queue = "test-etl".into();
     config.temporal.warehouse_task_queue = "test-warehouse".into();
     config.storage.url = format!("file://{}/data", directory.path().display());
-    config.projects.push(ProjectConfig { id: "proj".into(), apps: vec!["app-1".into()], etl_interval_seconds: 60, etl_buffer_seconds: 0, sink: Default::default(), kafka_topic: String::new() });
+    config.projects.push(ProjectConfig { id: "proj".into(), apps: vec!["app-1".into()], etl_interval_seconds: 60, etl_buffer_seconds: 0, sink: Default::default(), kafka_topic: String::new(), kinesis_stream: String::new() });
     let config = Arc::new(config);
     let storage = Storage::open(&config.storage).unwrap();
     let warehouse = Arc::new(DuckDbWarehouse::open(&directory.path().join("w.duckdb")).unwrap());

@@ -10,6 +10,7 @@
 //! are overwritten, not duplicated.
 
 pub mod kafka;
+pub mod kinesis;
 pub mod object_store;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
@@ -30,9 +31,12 @@ pub enum ShipError {
     /// The broker did not acknowledge every record: retried.
     #[error("Kafka did not take the records of topic `{topic}`: {reason}")]
     Kafka { topic: String, reason: String },
-    /// A project uses the Kafka sink but no producer is configured: fix the configuration.
-    #[error("project `{project_id}` sends to Kafka, but the Kafka producer is not running")]
-    NoKafkaProducer { project_id: String },
+    /// Kinesis failed the call or kept failing records: retried.
+    #[error("Kinesis did not take the records of stream `{stream}`: {reason}")]
+    Kinesis { stream: String, reason: String },
+    /// A project uses a sink that was not set up at start (the configuration changed).
+    #[error("project `{project_id}` sends to {sink}, which this collector did not set up at start")]
+    SinkNotSetUp { project_id: String, sink: &'static str },
 }
 
 /// Every sink of this collector; each project's records go to its configured one.
@@ -40,6 +44,7 @@ pub struct Sinks {
     pub config: Arc<Config>,
     pub object_store: object_store::ObjectStoreSink,
     pub kafka: Option<kafka::KafkaSink>,
+    pub kinesis: Option<kinesis::KinesisSink>,
 }
 
 impl Sinks {
@@ -56,8 +61,8 @@ impl Sinks {
         }
         for (project_id, lines) in lines_by_project {
             // A project removed from the configuration since: its records still go to S3.
-            let sink_kind = self.config.project(&project_id).map(|project| project.sink).unwrap_or_default();
-            match sink_kind {
+            let project = self.config.project(&project_id);
+            match project.map(|project| project.sink).unwrap_or_default() {
                 SinkKind::S3 => {
                     let mut ndjson = Vec::with_capacity(lines.iter().map(|line| line.len() + 1).sum());
                     for line in lines {
@@ -67,9 +72,14 @@ impl Sinks {
                     self.object_store.ship(&project_id, segment, ndjson).await?;
                 }
                 SinkKind::Kafka => {
-                    let kafka = self.kafka.as_ref().ok_or_else(|| ShipError::NoKafkaProducer { project_id: project_id.clone() })?;
-                    let topic = self.config.project(&project_id).map(|project| project.kafka_topic().to_string()).unwrap_or(project_id.clone());
-                    kafka.ship(&topic, &self.object_store.node_id, segment.sequence, lines).await?;
+                    let kafka = self.kafka.as_ref().ok_or_else(|| ShipError::SinkNotSetUp { project_id: project_id.clone(), sink: "Kafka" })?;
+                    let topic = project.map_or(project_id.as_str(), |project| project.kafka_topic());
+                    kafka.ship(topic, &self.object_store.node_id, segment.sequence, lines).await?;
+                }
+                SinkKind::Kinesis => {
+                    let kinesis = self.kinesis.as_ref().ok_or_else(|| ShipError::SinkNotSetUp { project_id: project_id.clone(), sink: "Kinesis" })?;
+                    let stream = project.map_or(project_id.as_str(), |project| project.kinesis_stream());
+                    kinesis.ship(stream, &self.object_store.node_id, segment.sequence, lines).await?;
                 }
             }
         }
