@@ -95,6 +95,7 @@ pub fn router(state: Arc<IngestState>) -> Router {
         .route("/health", get(health))
         .fallback(unknown_path)
         .layer(axum::middleware::from_fn_with_state(allowed_origins, cors::cors))
+        .layer(axum::middleware::from_fn(reject_oversized_headers))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .with_state(state)
 }
@@ -230,6 +231,18 @@ async fn health(State(state): State<Arc<IngestState>>) -> Response {
     };
     let code = if status == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(serde_json::json!({ "status": status, "spool_bytes": spool_bytes, "segments_waiting": sealed_segments }))).into_response()
+}
+
+/// Headers larger than any SDK sends (a browser's cookies included) are refused with 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+async fn reject_oversized_headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let header_bytes: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Rejection::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large", format!("headers exceed {MAX_HEADER_BYTES} bytes"))
+            .into_response();
+    }
+    next.run(request).await
 }
 
 fn content_encoding_is_gzip(headers: &HeaderMap) -> bool {

@@ -12,6 +12,7 @@ use base64::Engine;
 use clickstream_core::{Config, raw_record::RawRecord};
 use clickstream_ingest::IngestService;
 use object_store::{ObjectStore, local::LocalFileSystem};
+use futures::StreamExt;
 use tower::ServiceExt;
 
 const EVENTS: &str = r#"[{"event_type":"_page_view","event_id":"e1","app_id":"app-1","timestamp":1700000000000},{"event_type":"_click","event_id":"e2","app_id":"app-1","timestamp":1700000000001}]"#;
@@ -260,4 +261,25 @@ async fn a_full_spool_answers_503_and_health_says_why() {
     assert!(statuses[first_refusal..].iter().all(|status| *status == StatusCode::SERVICE_UNAVAILABLE), "{statuses:?}");
     let health = send(&router, Request::get("/health").body(Body::empty()).unwrap()).await;
     assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn a_stalled_body_gets_408_and_does_not_block_others() {
+    let data = tempfile::tempdir().unwrap();
+    let spool = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(data.path()).unwrap());
+    let mut quick = (*config(spool.path())).clone();
+    quick.ingest.request_timeout_ms = 200;
+    let service = IngestService::start(Arc::new(quick), store.clone()).await.unwrap();
+    let router = with_peer(clickstream_ingest::router(service.state));
+    // A client that sends part of its body and then nothing.
+    let stalled = futures::stream::once(async { Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"[{\"event_type\"")) }).chain(futures::stream::pending());
+    let request = Request::post("/collect?appId=app-1").body(Body::from_stream(stalled)).unwrap();
+    let stalled_response = tokio::spawn(send_owned(router.clone(), request));
+    assert_eq!(post(&router, "/collect?appId=app-1", EVENTS).await.0, StatusCode::OK);
+    assert_eq!(stalled_response.await.unwrap().status(), StatusCode::REQUEST_TIMEOUT);
+}
+
+async fn send_owned(router: Router, request: Request<Body>) -> axum::response::Response {
+    router.oneshot(request).await.unwrap()
 }
