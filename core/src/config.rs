@@ -63,6 +63,24 @@ pub struct IngestConfig {
     pub sink_batch_max_bytes: u64,
     /// …or once the oldest spooled record is this old.
     pub sink_batch_max_age_ms: u64,
+    /// Optional OIDC authentication of the SDKs' requests (off by default).
+    pub oidc: OidcConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    pub enabled: bool,
+    /// The expected `iss` claim of tokens.
+    pub issuer: String,
+    /// The issuer's discovery document; `<issuer>/.well-known/openid-configuration` when empty.
+    pub discovery_url: String,
+    /// The expected `aud` claim; not checked when empty.
+    pub audience: String,
+    /// Cookie carrying the token when there is no `Authorization: Bearer` header; none when empty.
+    pub cookie_name: String,
+    /// How long the issuer's keys are cached (unknown key ids refresh them sooner).
+    pub jwks_cache_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -197,6 +215,7 @@ impl Default for Config {
                 spool_max_bytes: 1024 * 1024 * 1024,
                 sink_batch_max_bytes: 10 * 1024 * 1024,
                 sink_batch_max_age_ms: 60_000,
+                oidc: OidcConfig { jwks_cache_seconds: 3600, ..OidcConfig::default() },
             },
             console: ConsoleConfig {
                 listen: "127.0.0.1:3000".parse().expect("static address"),
@@ -273,6 +292,9 @@ impl Config {
             if value == 0 {
                 return Err(invalid(key, "must be greater than 0".into()));
             }
+        }
+        if self.ingest.oidc.enabled && !(self.ingest.oidc.issuer.starts_with("https://") || self.ingest.oidc.issuer.starts_with("http://")) {
+            return Err(invalid("ingest.oidc.issuer", "must be the issuer's URL when ingest.oidc.enabled is true".into()));
         }
         for origin in &self.ingest.cors_allowed_origins {
             if !(origin.starts_with("http://") || origin.starts_with("https://")) {

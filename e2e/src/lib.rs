@@ -150,6 +150,23 @@ impl MotoServer {
         assert!(response.status().is_success(), "creating bucket {bucket}: {}", response.status());
     }
 
+    /// Calls a Cognito user-pool API action (JSON protocol) and returns its answer.
+    pub async fn cognito(&self, action: &str, body: serde_json::Value) -> serde_json::Value {
+        let response = reqwest::Client::new()
+            .post(format!("{}/", self.endpoint()))
+            .header("x-amz-target", format!("AWSCognitoIdentityProviderService.{action}"))
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/cognito-idp/aws4_request, SignedHeaders=host, Signature=x")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("moto answers");
+        let status = response.status();
+        let text = response.text().await.expect("moto answers with text");
+        assert!(status.is_success(), "Cognito {action} failed ({status}): {text}");
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    }
+
     /// An S3 client of a bucket on this moto (the same `object_store` client clickstream uses).
     pub fn bucket(&self, bucket: &str) -> object_store::aws::AmazonS3 {
         object_store::aws::AmazonS3Builder::new()

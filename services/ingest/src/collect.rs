@@ -35,6 +35,8 @@ pub struct IngestService {
 pub struct IngestState {
     config: Arc<Config>,
     spool: Spool,
+    /// Present when `ingest.oidc.enabled`.
+    token_validator: Option<clickstream_auth::TokenValidator>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +82,17 @@ impl IngestService {
         let object_store = ObjectStoreSink { store, node_id: node_id(&ingest.spool_dir).map_err(spool_error)? };
         let sinks = Sinks { config: config.clone(), object_store, kafka, kinesis };
         let shipper = tokio::spawn(run_shipper(sinks, spool.stats.clone(), sealed));
-        Ok(IngestService { state: Arc::new(IngestState { config, spool }), spool_writer, shipper })
+        let oidc = &config.ingest.oidc;
+        let token_validator = oidc.enabled.then(|| {
+            clickstream_auth::TokenValidator::new(clickstream_auth::OidcSettings {
+                issuer: oidc.issuer.clone(),
+                discovery_url: oidc.discovery_url.clone(),
+                audience: oidc.audience.clone(),
+                cache_ttl: Duration::from_secs(oidc.jwks_cache_seconds),
+                min_refetch_interval: clickstream_auth::MIN_REFETCH_INTERVAL,
+            })
+        });
+        Ok(IngestService { state: Arc::new(IngestState { config, spool, token_validator }), spool_writer, shipper })
     }
 }
 
@@ -130,6 +142,7 @@ async fn collect(
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<StatusCode, Rejection> {
+    authenticate(&state, &headers).await?;
     let Query(query) = query.map_err(|error| Rejection::new(StatusCode::BAD_REQUEST, "bad_query", error.body_text()))?;
     let body = body.map_err(|error| {
         if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -197,6 +210,20 @@ async fn collect(
     metrics::counter!("clickstream_ingest_events_total").increment(event_count as u64);
     metrics::counter!("clickstream_ingest_bytes_total").increment(body_length as u64);
     Ok(StatusCode::OK)
+}
+
+/// With OIDC on, a request needs a valid token (bearer header or cookie).
+async fn authenticate(state: &IngestState, headers: &HeaderMap) -> Result<(), Rejection> {
+    let Some(validator) = &state.token_validator else { return Ok(()) };
+    let token = clickstream_auth::token_from_headers(headers, &state.config.ingest.oidc.cookie_name)
+        .ok_or_else(|| Rejection::new(StatusCode::UNAUTHORIZED, "missing_token", clickstream_auth::AuthError::MissingToken.to_string()))?;
+    validator.validate(token).await.map(|_| ()).map_err(|error| {
+        if error.is_retryable() {
+            Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "issuer_unavailable", error.to_string())
+        } else {
+            Rejection::new(StatusCode::UNAUTHORIZED, "invalid_token", error.to_string())
+        }
+    })
 }
 
 /// The first element of `X-Forwarded-For` (set by the load balancer), else the socket peer.
