@@ -185,7 +185,9 @@ etl_buffer_seconds = 1
 
     // Metrics are exposed.
     let metrics = http.get(format!("{ingest}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("clickstream_ingest_requests_total"), "{metrics}");
+    for metric in ["clickstream_ingest_requests_total", "clickstream_ingest_events_total", "clickstream_ingest_spool_bytes", "clickstream_ingest_sink_write_seconds"] {
+        assert!(metrics.contains(metric), "{metric} missing from:\n{metrics}");
+    }
 
     let status = dev.terminate(Duration::from_secs(30));
     assert!(status.success(), "clickstream dev did not stop cleanly ({status}):\n{}", dev.log());

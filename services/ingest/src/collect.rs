@@ -247,8 +247,7 @@ async fn health(State(state): State<Arc<IngestState>>) -> Response {
     let stats = &state.spool.stats;
     let spool_bytes = stats.bytes.load(Ordering::Relaxed);
     let sealed_segments = stats.sealed_segments.load(Ordering::Relaxed);
-    metrics::gauge!("clickstream_ingest_spool_bytes").set(spool_bytes as f64);
-    metrics::gauge!("clickstream_ingest_spool_segments").set(sealed_segments as f64);
+    stats.publish();
     let status = if stats.disk_failed.load(Ordering::Relaxed) {
         "spool disk failing"
     } else if spool_bytes >= state.config.ingest.spool_max_bytes {

@@ -74,6 +74,14 @@ pub struct SpoolStats {
     pub disk_failed: AtomicBool,
 }
 
+impl SpoolStats {
+    /// Publishes the spool's depth to `/metrics`.
+    pub fn publish(&self) {
+        metrics::gauge!("clickstream_ingest_spool_bytes").set(self.bytes.load(Ordering::Relaxed) as f64);
+        metrics::gauge!("clickstream_ingest_spool_segments").set(self.sealed_segments.load(Ordering::Relaxed) as f64);
+    }
+}
+
 /// The appending side, cloned into every handler.
 #[derive(Clone)]
 pub struct Spool {
@@ -185,6 +193,7 @@ impl Writer {
         segment.file.sync_data()?;
         segment.bytes += buffer.len() as u64;
         self.stats.bytes.fetch_add(buffer.len() as u64, Ordering::Relaxed);
+        self.stats.publish();
         Ok(())
     }
 
@@ -303,6 +312,7 @@ pub fn release_segment(stats: &SpoolStats, segment: &SealedSegment) -> std::io::
     std::fs::remove_file(&segment.path)?;
     stats.bytes.fetch_sub(length.min(stats.bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
     stats.sealed_segments.fetch_sub(1, Ordering::Relaxed);
+    stats.publish();
     Ok(())
 }
 
