@@ -63,6 +63,22 @@ ensure_duckdb_library() {
     export LD_LIBRARY_PATH="$directory/package${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 }
 
+# Headless Chromium (Debian) and the npm packages of the browser tests (e2e/browser).
+ensure_browser_test_tools() {
+    if [ ! -x /usr/bin/chromium ]; then
+        log "installing chromium for the browser tests"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    fi
+    local browser="$REPO_ROOT/e2e/browser" stamp
+    stamp="$(sha256sum "$browser/package.json" | cut -c1-16)"
+    if [ ! -f "$browser/node_modules/.installed-$stamp" ]; then
+        log "installing the browser tests' npm packages"
+        (cd "$browser" && rm -rf node_modules && npm install --no-audit --no-fund --no-package-lock --loglevel=error >/dev/null)
+        touch "$browser/node_modules/.installed-$stamp"
+    fi
+}
+
 ensure_everything() {
     ensure_system_packages
     ensure_python_tools
