@@ -315,14 +315,21 @@ pub struct TansuBroker {
 impl TansuBroker {
     pub fn start(log_directory: &Path) -> TansuBroker {
         let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
+        Self::start_on(log_directory, port, port)
+    }
+
+    /// Listens on `port` but tells clients to connect to `advertised_port` (a [`ToggleProxy`]
+    /// in front of it), so that every client connection goes through the proxy.
+    pub fn start_on(log_directory: &Path, port: u16, advertised_port: u16) -> TansuBroker {
+        let listener = format!("tcp://127.0.0.1:{port}");
+        let advertised = format!("tcp://127.0.0.1:{advertised_port}");
         let mut process = ServerProcess::spawn(
             "tansu",
-            Command::new(tool_path("tansu")).args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"]),
+            Command::new(tool_path("tansu")).args(["broker", "--listener-url", &listener, "--advertised-listener-url", &advertised, "--storage-engine", "memory://tansu/"]),
             log_directory,
         );
         process.wait_for_port(port, Duration::from_secs(30));
-        TansuBroker { process, port }
+        TansuBroker { process, port: advertised_port }
     }
 
     pub fn brokers(&self) -> String {

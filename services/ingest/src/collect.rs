@@ -248,15 +248,20 @@ async fn health(State(state): State<Arc<IngestState>>) -> Response {
     let spool_bytes = stats.bytes.load(Ordering::Relaxed);
     let sealed_segments = stats.sealed_segments.load(Ordering::Relaxed);
     stats.publish();
-    let status = if stats.disk_failed.load(Ordering::Relaxed) {
-        "spool disk failing"
+    let sink_failing = stats.sink_failing.load(Ordering::Relaxed);
+    // Unhealthy (503) only while requests cannot be taken; a failing sink with room left in
+    // the spool is "degraded": requests are still accepted durably.
+    let (code, status) = if stats.disk_failed.load(Ordering::Relaxed) {
+        (StatusCode::SERVICE_UNAVAILABLE, "spool disk failing")
     } else if spool_bytes >= state.config.ingest.spool_max_bytes {
-        "spool full: the sink is unavailable"
+        (StatusCode::SERVICE_UNAVAILABLE, "spool full: the sink is unavailable")
+    } else if sink_failing {
+        (StatusCode::OK, "degraded: the sink is unavailable, requests are spooled")
     } else {
-        "ok"
+        (StatusCode::OK, "ok")
     };
-    let code = if status == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(serde_json::json!({ "status": status, "spool_bytes": spool_bytes, "segments_waiting": sealed_segments }))).into_response()
+    let body = serde_json::json!({ "status": status, "spool_bytes": spool_bytes, "segments_waiting": sealed_segments, "sink_failing": sink_failing });
+    (code, Json(body)).into_response()
 }
 
 /// Headers larger than any SDK sends (a browser's cookies included) are refused with 431.

@@ -72,6 +72,8 @@ pub struct SpoolStats {
     pub bytes: AtomicU64,
     pub sealed_segments: AtomicU64,
     pub disk_failed: AtomicBool,
+    /// The last attempt to ship a segment failed (the sink is down or refusing).
+    pub sink_failing: AtomicBool,
 }
 
 impl SpoolStats {

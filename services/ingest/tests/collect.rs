@@ -259,8 +259,19 @@ async fn a_full_spool_answers_503_and_health_says_why() {
     // Only a 503 after the first one: once full, the spool stays full while the store is down.
     let first_refusal = statuses.iter().position(|status| *status == StatusCode::SERVICE_UNAVAILABLE).unwrap();
     assert!(statuses[first_refusal..].iter().all(|status| *status == StatusCode::SERVICE_UNAVAILABLE), "{statuses:?}");
-    let health = send(&router, Request::get("/health").body(Body::empty()).unwrap()).await;
-    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // The shipper soon finds the store failing; health then says both why and what.
+    let mut body = serde_json::Value::Null;
+    for _ in 0..50 {
+        let health = send(&router, Request::get("/health").body(Body::empty()).unwrap()).await;
+        assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+        body = serde_json::from_slice(&axum::body::to_bytes(health.into_body(), usize::MAX).await.unwrap()).unwrap();
+        if body["sink_failing"] == true {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(body["sink_failing"], true, "{body}");
+    assert!(body["status"].as_str().unwrap().contains("spool full"), "{body}");
 }
 
 #[tokio::test]

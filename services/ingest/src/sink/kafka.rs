@@ -1,6 +1,12 @@
 //! The Kafka sink: one message per raw record, `acks=all` with the idempotent producer, keys
 //! spread evenly over partitions. A segment counts as shipped only when the broker has
 //! acknowledged every one of its records.
+//!
+//! Messages never time out in the producer (`message.timeout.ms = 0`): during a broker outage
+//! librdkafka keeps retrying them, the shipper waits, and the spool takes the load. A message
+//! that timed out would leave a gap in the idempotent producer's sequence, which makes the
+//! producer unusable (fatal "fenced" errors); should the producer still reach a fatal state, it
+//! is replaced and the segment is sent again (the warehouse deduplicates).
 
 use std::time::Duration;
 
@@ -15,7 +21,8 @@ use rdkafka::{
 use super::ShipError;
 
 pub struct KafkaSink {
-    producer: FutureProducer,
+    brokers: String,
+    producer: std::sync::Mutex<FutureProducer>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -29,15 +36,33 @@ pub enum KafkaSetupError {
 
 impl KafkaSink {
     pub fn new(brokers: &str) -> Result<KafkaSink, KafkaSetupError> {
-        let producer = ClientConfig::new()
+        Ok(KafkaSink { brokers: brokers.into(), producer: std::sync::Mutex::new(Self::producer(brokers)?) })
+    }
+
+    fn producer(brokers: &str) -> Result<FutureProducer, KafkaSetupError> {
+        ClientConfig::new()
             .set("bootstrap.servers", brokers)
             .set("acks", "all")
             .set("enable.idempotence", "true")
-            .set("message.timeout.ms", "30000")
+            .set("message.timeout.ms", "0")
             .set("linger.ms", "5")
             .create()
-            .map_err(|error| KafkaSetupError::Client { brokers: brokers.into(), reason: error.to_string() })?;
-        Ok(KafkaSink { producer })
+            .map_err(|error| KafkaSetupError::Client { brokers: brokers.into(), reason: error.to_string() })
+    }
+
+    fn current_producer(&self) -> FutureProducer {
+        self.producer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Replaces a producer that reached a fatal state; the next attempt uses the new one.
+    fn replace_if_fatal(&self, producer: &FutureProducer) {
+        use rdkafka::producer::Producer;
+        let Some((code, reason)) = producer.client().fatal_error() else { return };
+        tracing::warn!(?code, reason, "the Kafka producer reached a fatal state; replacing it");
+        match Self::producer(&self.brokers) {
+            Ok(fresh) => *self.producer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh,
+            Err(error) => tracing::error!(%error, "cannot create a new Kafka producer"),
+        }
     }
 
     /// Creates the topics that do not exist yet (a topic that exists is left as it is).
@@ -71,11 +96,13 @@ impl KafkaSink {
         let bytes: usize = lines.iter().map(Vec::len).sum();
         // Distinct keys per record spread the records evenly over the partitions.
         let keys: Vec<String> = (0..lines.len()).map(|index| format!("{node_id}-{segment_sequence}-{index}")).collect();
+        let producer = self.current_producer();
         let deliveries = lines.iter().zip(&keys).map(|(line, key)| {
-            self.producer.send(FutureRecord::to(topic).payload(line.as_slice()).key(key.as_str()), Duration::from_secs(30))
+            producer.send(FutureRecord::to(topic).payload(line.as_slice()).key(key.as_str()), Duration::from_secs(30))
         });
         for delivery in futures::future::join_all(deliveries).await {
             if let Err((error, _)) = delivery {
+                self.replace_if_fatal(&producer);
                 return Err(ShipError::Kafka { topic: topic.into(), reason: error.to_string() });
             }
         }

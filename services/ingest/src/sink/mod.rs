@@ -94,12 +94,14 @@ pub async fn run_shipper(sinks: Sinks, stats: Arc<SpoolStats>, mut sealed: mpsc:
         loop {
             match sinks.ship_segment(&segment).await {
                 Ok(()) => {
+                    stats.sink_failing.store(false, std::sync::atomic::Ordering::Relaxed);
                     if let Err(error) = release_segment(&stats, &segment) {
                         tracing::error!(%error, path = %segment.path.display(), "cannot delete a shipped segment; it will be shipped again");
                     }
                     break;
                 }
                 Err(error) => {
+                    stats.sink_failing.store(true, std::sync::atomic::Ordering::Relaxed);
                     metrics::counter!("clickstream_ingest_sink_retries_total").increment(1);
                     tracing::warn!(%error, retry_in = ?backoff, "sink unavailable; the spool keeps the records");
                     tokio::time::sleep(backoff).await;
