@@ -336,3 +336,79 @@ impl TansuBroker {
         format!("127.0.0.1:{}", self.port)
     }
 }
+
+/// Starts `clickstream --config <config> <role>` (with moto's dummy AWS credentials) and waits
+/// until it listens on `port`.
+pub fn start_clickstream(config: &Path, role: &str, port: u16, log_directory: &Path) -> ServerProcess {
+    let mut process = ServerProcess::spawn(
+        role,
+        Command::new(clickstream_binary())
+            .arg("--config")
+            .arg(config)
+            .arg(role)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into())),
+        log_directory,
+    );
+    process.wait_for_port(port, Duration::from_secs(60));
+    process
+}
+
+/// Load-generator settings that record the ids of accepted events in `accepted_ids_file`.
+pub fn load_recording_accepted(port: u16, app_id: &str, duration: Duration, concurrency: usize, accepted_ids_file: &Path) -> clickstream_loadgen::LoadSettings {
+    clickstream_loadgen::LoadSettings {
+        url: format!("http://127.0.0.1:{port}/collect"),
+        app_id: app_id.into(),
+        duration,
+        concurrency,
+        events_per_request: 10,
+        gzip: false,
+        accepted_ids_file: Some(accepted_ids_file.to_path_buf()),
+        show_progress: false,
+    }
+}
+
+pub fn read_accepted_ids(file: &Path) -> Vec<String> {
+    std::fs::read_to_string(file).expect("the load generator wrote its accepted ids").lines().filter(|line| !line.is_empty()).map(str::to_string).collect()
+}
+
+/// Waits until every accepted id is in the raw objects under `prefix`, and returns all stored
+/// ids (duplicates included, which are allowed: the warehouse deduplicates). On timeout it
+/// panics with how many are missing and the logs of `processes`.
+pub async fn wait_until_all_stored(moto: &MotoServer, bucket: &str, prefix: &str, accepted: &[String], patience: Duration, processes: &[&ServerProcess]) -> Vec<String> {
+    let deadline = Instant::now() + patience;
+    loop {
+        let stored = event_ids_in_raw_objects(moto, bucket, prefix).await;
+        let stored_set: std::collections::HashSet<&String> = stored.iter().collect();
+        let missing = accepted.iter().filter(|id| !stored_set.contains(id)).count();
+        if missing == 0 {
+            println!("accepted {} events, stored {} ({} duplicates)", accepted.len(), stored.len(), stored.len() - stored_set.len());
+            return stored;
+        }
+        if Instant::now() > deadline {
+            let logs: Vec<String> = processes.iter().map(|process| format!("--- {} log:\n{}", process.name, process.log())).collect();
+            panic!("{missing} of {} acknowledged events never reached S3 within {patience:?}\n{}", accepted.len(), logs.join("\n"));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// How many requests the collector refused because its spool was full, from `/metrics`.
+pub async fn spool_full_refusals(port: u16) -> u64 {
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.expect("metrics answer").text().await.expect("metrics text");
+    metrics
+        .lines()
+        .find(|line| line.starts_with("clickstream_ingest_requests_total") && line.contains("reason=\"spool_full\""))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse::<f64>().ok())
+        .unwrap_or(0.0) as u64
+}
+
+/// Checks a load run through an outage: some 503s, all of them from a full spool, nothing else.
+pub async fn assert_refusals_only_from_a_full_spool(summary: &clickstream_loadgen::LoadSummary, collector_port: u16) {
+    let refused = summary.errors_by_status.get("503").copied().unwrap_or(0);
+    assert!(refused > 0, "a 2 MB spool must fill during a 60 s outage under load: {summary:?}");
+    assert_eq!(summary.errors_by_status.keys().filter(|status| *status != "503").count(), 0, "{summary:?}");
+    assert_eq!(spool_full_refusals(collector_port).await, refused, "every 503 must come from a full spool");
+}
