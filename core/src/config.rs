@@ -65,6 +65,9 @@ pub struct IngestConfig {
     pub sink_batch_max_age_ms: u64,
     /// Optional OIDC authentication of the SDKs' requests (off by default).
     pub oidc: OidcConfig,
+    /// When running from a configuration file, its apps are re-read this often, so apps added
+    /// to a project are accepted without a restart.
+    pub app_refresh_seconds: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -216,6 +219,7 @@ impl Default for Config {
                 sink_batch_max_bytes: 10 * 1024 * 1024,
                 sink_batch_max_age_ms: 60_000,
                 oidc: OidcConfig { jwks_cache_seconds: 3600, ..OidcConfig::default() },
+                app_refresh_seconds: 30,
             },
             console: ConsoleConfig {
                 listen: "127.0.0.1:3000".parse().expect("static address"),
@@ -288,6 +292,7 @@ impl Config {
             ("ingest.sink_batch_max_age_ms", self.ingest.sink_batch_max_age_ms),
             ("ingest.spool_max_bytes", self.ingest.spool_max_bytes),
             ("ingest.request_timeout_ms", self.ingest.request_timeout_ms),
+            ("ingest.app_refresh_seconds", self.ingest.app_refresh_seconds),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be greater than 0".into()));
@@ -414,6 +419,13 @@ mod tests {
     fn a_bad_storage_url_is_rejected() {
         let error = Config::from_figment(figment_with("[storage]\nurl = \"ftp://x\"")).unwrap_err();
         assert!(error.to_string().contains("storage.url"), "{error}");
+    }
+
+    #[test]
+    fn the_example_configuration_is_valid() {
+        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../clickstream.example.toml");
+        let config = Config::load(Some(&example)).unwrap();
+        assert_eq!(config.projects[0].apps, vec!["demo-app".to_string()]);
     }
 
     #[test]

@@ -47,3 +47,40 @@ async fn abusive_requests_get_clear_4xx_and_the_collector_keeps_serving() {
     assert_eq!(http.post(&url).body(events).send().await.unwrap().status().as_u16(), 200);
     assert!(collector.terminate(Duration::from_secs(30)).success(), "{}", collector.log());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_added_to_the_configuration_file_is_accepted_without_a_restart() {
+    let directory = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = directory.path().join("c.toml");
+    let write = |apps: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[ingest]\nlisten = \"127.0.0.1:{port}\"\nspool_dir = \"{spool}\"\napp_refresh_seconds = 1\n[storage]\nurl = \"file://{data}\"\n[[projects]]\nid = \"p\"\napps = {apps}\n",
+                spool = directory.path().join("spool").display(),
+                data = directory.path().join("data").display()
+            ),
+        )
+        .unwrap()
+    };
+    write(r#"["app"]"#);
+    let mut collector = ServerProcess::spawn("collector", Command::new(clickstream_binary()).arg("--config").arg(&config).arg("ingest"), directory.path());
+    collector.wait_for_port(port, Duration::from_secs(30));
+    let http = reqwest::Client::new();
+    let events = r#"[{"event_type":"e","event_id":"1","app_id":"late","timestamp":1}]"#;
+    let send = || http.post(format!("http://127.0.0.1:{port}/collect?appId=late")).body(events).send();
+    assert_eq!(send().await.unwrap().status().as_u16(), 403);
+
+    write(r#"["app", "late"]"#);
+    let mut status = 0;
+    for _ in 0..50 {
+        status = send().await.unwrap().status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status, 200, "the new app was not picked up:\n{}", collector.log());
+    assert!(collector.terminate(Duration::from_secs(30)).success());
+}

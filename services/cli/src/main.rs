@@ -90,13 +90,13 @@ fn main() -> std::process::ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the tokio runtime starts");
     let outcome = runtime.block_on(async {
         match command.role {
-            Role::Ingest => serve::run(config, serve::Roles { ingest: true, ..serve::Roles::NONE }).await,
-            Role::Worker => serve::run(config, serve::Roles { worker: true, ..serve::Roles::NONE }).await,
-            Role::Console => serve::run(config, serve::Roles { console: true, ..serve::Roles::NONE }).await,
-            Role::Bridge => serve::run(config, serve::Roles { bridge: true, ..serve::Roles::NONE }).await,
+            Role::Ingest => serve::run(config, command.config.clone(), serve::Roles { ingest: true, ..serve::Roles::NONE }).await,
+            Role::Worker => serve::run(config, command.config.clone(), serve::Roles { worker: true, ..serve::Roles::NONE }).await,
+            Role::Console => serve::run(config, command.config.clone(), serve::Roles { console: true, ..serve::Roles::NONE }).await,
+            Role::Bridge => serve::run(config, command.config.clone(), serve::Roles { bridge: true, ..serve::Roles::NONE }).await,
             Role::Dev => {
                 let needs_bridge = config.projects.iter().any(|project| project.sink != clickstream_core::config::SinkKind::S3);
-                serve::run(config, serve::Roles { ingest: true, worker: true, console: true, bridge: needs_bridge }).await
+                serve::run(config, command.config.clone(), serve::Roles { ingest: true, worker: true, console: true, bridge: needs_bridge }).await
             }
             Role::Loadgen(_) => unreachable!("handled before the configuration is read"),
         }

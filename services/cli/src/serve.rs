@@ -33,7 +33,7 @@ pub fn init_logging() {
 }
 
 /// Runs the roles until a shutdown signal, then drains them.
-pub async fn run(config: Arc<Config>, roles: Roles) -> anyhow::Result<()> {
+pub async fn run(config: Arc<Config>, config_file: Option<std::path::PathBuf>, roles: Roles) -> anyhow::Result<()> {
     let metrics = PrometheusBuilder::new().install_recorder().context("installing the Prometheus recorder")?;
     let storage = Storage::open(&config.storage).context("opening the object store")?;
     let shutdown = CancellationToken::new();
@@ -43,6 +43,9 @@ pub async fn run(config: Arc<Config>, roles: Roles) -> anyhow::Result<()> {
     let mut ingest_drain = None;
     if roles.ingest {
         let service = clickstream_ingest::IngestService::start(config.clone(), storage.store.clone()).await.context("starting the collector")?;
+        if let Some(file) = config_file {
+            service.state.apps.refresh_from_file(file, Duration::from_secs(config.ingest.app_refresh_seconds));
+        }
         let router = with_metrics(clickstream_ingest::router(service.state), metrics.clone());
         servers.spawn(serve_http("ingest", config.ingest.listen, router, shutdown.clone()));
         ingest_drain = Some((service.spool_writer, service.shipper));

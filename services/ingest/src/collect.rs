@@ -19,6 +19,7 @@ use clickstream_core::{Config, config::SinkKind, raw_record::RawRecord, wire};
 use object_store::ObjectStore;
 
 use crate::{
+    apps::AppRegistry,
     cors,
     sink::{Sinks, kafka::KafkaSink, kinesis::KinesisSink, node_id, object_store::ObjectStoreSink, run_shipper},
     spool::{Spool, SpoolError, SpoolSettings},
@@ -34,6 +35,7 @@ pub struct IngestService {
 
 pub struct IngestState {
     config: Arc<Config>,
+    pub apps: Arc<AppRegistry>,
     spool: Spool,
     /// Present when `ingest.oidc.enabled`.
     token_validator: Option<clickstream_auth::TokenValidator>,
@@ -92,7 +94,8 @@ impl IngestService {
                 min_refetch_interval: clickstream_auth::MIN_REFETCH_INTERVAL,
             })
         });
-        Ok(IngestService { state: Arc::new(IngestState { config, spool, token_validator }), spool_writer, shipper })
+        let apps = Arc::new(AppRegistry::new(config.clone()));
+        Ok(IngestService { state: Arc::new(IngestState { config, apps, spool, token_validator }), spool_writer, shipper })
     }
 }
 
@@ -152,9 +155,9 @@ async fn collect(
         }
     })?;
     let app_id = query.app_id.as_deref().filter(|app_id| !app_id.is_empty()).ok_or_else(|| Rejection::new(StatusCode::BAD_REQUEST, "missing_app_id", "query parameter appId is required"))?;
-    let project = state
-        .config
-        .project_of_app(app_id)
+    let project_id = state
+        .apps
+        .project_of(app_id)
         .ok_or_else(|| Rejection::new(StatusCode::FORBIDDEN, "unknown_app_id", format!("appId `{app_id}` is not registered")))?;
 
     // A binary gzip body (Content-Encoding: gzip) is stored decompressed: the raw record's
@@ -197,7 +200,7 @@ async fn collect(
     };
     let ndjson_line = serde_json::to_vec(&record).expect("raw records always serialize");
 
-    state.spool.append(&project.id, ndjson_line).await.map_err(|error| {
+    state.spool.append(&project_id, ndjson_line).await.map_err(|error| {
         let reason = match error {
             SpoolError::Full { .. } => "spool_full",
             SpoolError::Disk(_) => "spool_disk_error",

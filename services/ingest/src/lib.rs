@@ -6,6 +6,7 @@
 //! and deletes them only once written. If the spool is full (the store has been unreachable
 //! for long), requests get 503 and the SDKs retry, so an acknowledged event is never lost.
 
+pub mod apps;
 pub mod bridge;
 pub mod collect;
 pub mod cors;
