@@ -4,7 +4,7 @@
 use std::{collections::{BTreeMap, HashSet}, sync::Arc, time::Duration};
 
 use chrono::{DateTime, TimeZone, Utc};
-use clickstream_core::{Config, layout, storage::Storage};
+use clickstream_core::{Config, layout, storage::Storage, wire::gzip};
 use clickstream_workflows::{activities::names, types::*};
 use futures::TryStreamExt;
 use object_store::{ObjectMeta, path::Path};
@@ -172,7 +172,7 @@ impl EtlActivityImplementations {
             let parquet = encode_parquet(rows, created_time_micros)?;
             let pending = PendingLoad { key: key.clone(), content_length: parquet.len() as u64 };
             put_bytes(self.store(), &key, parquet).await?;
-            put_json(self.store(), &layout::pending_load_key(&input.project_id, &stable_id([key.as_str()])), &pending).await?;
+            put_json(self.store(), &pending_marker_key(&input.project_id, &key), &pending).await?;
             files_written += 1;
         }
         if !output.quarantined.is_empty() {
@@ -245,10 +245,15 @@ impl EtlActivityImplementations {
         let manifest = read_manifest(&self.storage, &batch.manifest_key).await?;
         for entry in &manifest.entries {
             let key = file_key_of_entry(&self.storage, entry)?;
-            delete_if_present(self.store(), &layout::pending_load_key(&batch.project_id, &stable_id([key]))).await?;
+            delete_if_present(self.store(), &pending_marker_key(&batch.project_id, key)).await?;
         }
         Ok(())
     }
+}
+
+/// The pending-load marker of a processed file: written by the transform, deleted once loaded.
+fn pending_marker_key(project_id: &str, file_key: &str) -> String {
+    layout::pending_load_key(project_id, &stable_id([file_key]))
 }
 
 pub async fn read_manifest(storage: &Storage, manifest_key: &str) -> Result<LoadManifest, ActivityFailure> {

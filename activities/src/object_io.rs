@@ -66,13 +66,6 @@ pub fn gunzip_text(key: &str, bytes: &[u8]) -> Result<String, ActivityFailure> {
     Ok(text)
 }
 
-pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(bytes).expect("writing to memory cannot fail");
-    encoder.finish().expect("writing to memory cannot fail")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

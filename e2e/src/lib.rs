@@ -281,25 +281,16 @@ impl Drop for ToggleProxy {
 
 /// The event ids inside every raw object under `prefix` of a moto bucket, with repeats.
 pub async fn event_ids_in_raw_objects(moto: &MotoServer, bucket: &str, prefix: &str) -> Vec<String> {
-    use std::io::Read;
+    use clickstream_core::{raw_record::RawRecord, wire};
     let mut ids = Vec::new();
     for key in moto.list_keys(bucket, prefix).await {
         let bytes = moto.get(bucket, &key).await;
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(bytes.as_slice()).read_to_string(&mut text).expect("raw objects are gzip text");
-        for line in text.lines() {
-            let record: serde_json::Value = serde_json::from_str(line).expect("raw records are JSON");
-            let data = record["data"].as_str().expect("raw records carry data");
-            let json = if record["compression"] == "gzip" && !data.starts_with('[') {
-                use base64::Engine;
-                let gzip = base64::engine::general_purpose::STANDARD.decode(data).expect("base64 data");
-                let mut json = String::new();
-                flate2::read::GzDecoder::new(gzip.as_slice()).read_to_string(&mut json).expect("gzip data");
-                json
-            } else {
-                data.to_string()
-            };
-            let events: Vec<serde_json::Value> = serde_json::from_str(&json).expect("an event array");
+        let text = wire::gunzip(&bytes, usize::MAX).expect("raw objects are gzip");
+        for line in String::from_utf8(text).expect("raw objects are text").lines() {
+            let record: RawRecord = serde_json::from_str(line).expect("raw records are JSON");
+            let data = record.data.expect("raw records carry data");
+            let json = wire::decode_body(data.as_bytes(), record.compression.as_deref() == Some("gzip"), usize::MAX).expect("bodies decode");
+            let events = wire::parse_events(&json).expect("an event array");
             ids.extend(events.iter().map(|event| event["event_id"].as_str().expect("event ids are strings").to_string()));
         }
     }

@@ -1,9 +1,8 @@
 //! End to end over the native stack: SDK-shaped requests → collector → S3 (moto) → scheduled
 //! EtlWorkflow → Parquet → LoadDataWorkflow → DuckDB → console API and page.
 
-use std::{io::Write, process::Command, time::Duration};
+use std::{process::Command, time::Duration};
 
-use base64::Engine;
 use clickstream_e2e::{MotoServer, ServerProcess, TemporalDevServer, clickstream_binary, eventually, free_port};
 use serde_json::{Value, json};
 
@@ -30,9 +29,7 @@ fn events(app_id: &str, ids: &[String], timestamp_ms: i64) -> Value {
 }
 
 fn gzip_base64(text: &str) -> String {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(text.as_bytes()).unwrap();
-    base64::engine::general_purpose::STANDARD.encode(encoder.finish().unwrap())
+    clickstream_core::wire::encode_gzip_base64(text)
 }
 
 fn ids(prefix: &str, count: usize) -> Vec<String> {

@@ -12,14 +12,13 @@
 use std::{collections::HashMap, sync::Arc, time::{Duration, Instant}};
 
 use chrono::{TimeZone, Utc};
-use clickstream_core::{Config, config::SinkKind, layout};
+use clickstream_core::{Config, config::SinkKind, layout, wire::gzip};
 use object_store::{ObjectStore, PutPayload, path::Path};
 use rdkafka::{
     ClientConfig, Message, Offset, TopicPartitionList,
     consumer::{CommitMode, Consumer, StreamConsumer},
 };
 
-use crate::sink::gzip;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {

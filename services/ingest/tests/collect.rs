@@ -8,7 +8,6 @@ use axum::{
     extract::connect_info::MockConnectInfo,
     http::{Request, StatusCode},
 };
-use base64::Engine;
 use clickstream_core::{Config, raw_record::RawRecord};
 use clickstream_ingest::IngestService;
 use object_store::{ObjectStore, local::LocalFileSystem};
@@ -92,9 +91,7 @@ async fn raw_records(store: &dyn ObjectStore, expected: usize) -> Vec<RawRecord>
 }
 
 fn gzip_base64(text: &str) -> String {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(text.as_bytes()).unwrap();
-    base64::engine::general_purpose::STANDARD.encode(encoder.finish().unwrap())
+    clickstream_core::wire::encode_gzip_base64(text)
 }
 
 #[tokio::test]

@@ -7,7 +7,6 @@
 
 use std::{
     collections::BTreeMap,
-    io::Write,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -15,7 +14,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use base64::Engine;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -107,12 +105,6 @@ pub fn sdk_events(app_id: &str, run_id: &str, sequence: u64, count: usize, mobil
     Value::Array(events)
 }
 
-fn gzip_base64(text: &str) -> String {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    encoder.write_all(text.as_bytes()).expect("writing to memory cannot fail");
-    base64::engine::general_purpose::STANDARD.encode(encoder.finish().expect("writing to memory cannot fail"))
-}
-
 /// One request ready to send.
 struct PreparedRequest {
     query: &'static str,
@@ -127,7 +119,7 @@ fn prepare_request(settings: &LoadSettings, run_id: &str, number: u64, keep_even
     let events = sdk_events(&settings.app_id, run_id, number, settings.events_per_request, mobile);
     let text = events.to_string();
     let (query, body, user_agent) =
-        if mobile { ("&platform=Android&compression=gzip", gzip_base64(&text), MOBILE_USER_AGENT) } else { ("&platform=Web", text, WEB_USER_AGENTS[number as usize % 3]) };
+        if mobile { ("&platform=Android&compression=gzip", clickstream_core::wire::encode_gzip_base64(&text), MOBILE_USER_AGENT) } else { ("&platform=Web", text, WEB_USER_AGENTS[number as usize % 3]) };
     let body_bytes = bytes::Bytes::from(body);
     PreparedRequest { query, body_bytes, user_agent, events: keep_events.then_some(events) }
 }

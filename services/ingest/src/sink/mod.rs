@@ -125,10 +125,3 @@ pub fn node_id(spool_directory: &std::path::Path) -> std::io::Result<String> {
     std::fs::write(&path, &id)?;
     Ok(id)
 }
-
-pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 4), flate2::Compression::fast());
-    encoder.write_all(bytes).expect("writing to memory cannot fail");
-    encoder.finish().expect("writing to memory cannot fail")
-}

@@ -9,7 +9,9 @@ use chrono::{TimeZone, Utc};
 use clickstream_core::layout;
 use object_store::{ObjectStore, PutPayload, path::Path};
 
-use super::{ShipError, gzip};
+use clickstream_core::wire::gzip;
+
+use super::ShipError;
 use crate::spool::SealedSegment;
 
 pub struct ObjectStoreSink {
