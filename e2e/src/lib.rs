@@ -396,6 +396,22 @@ pub async fn spool_full_refusals(port: u16) -> u64 {
         .unwrap_or(0.0) as u64
 }
 
+/// Loads the collector on `port` for 70 s, with `proxy` cutting its sink off from 5 s to 65 s,
+/// then checks that the only refusals were 503s from a full spool. Accepted event ids go to
+/// `accepted_ids_file`.
+pub async fn load_through_a_sink_outage(port: u16, app_id: &str, proxy: &ToggleProxy, accepted_ids_file: &Path) -> clickstream_loadgen::LoadSummary {
+    let outage = Duration::from_secs(60);
+    let load = tokio::spawn(clickstream_loadgen::run(load_recording_accepted(port, app_id, outage + Duration::from_secs(10), 4, accepted_ids_file)));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    proxy.cut();
+    tokio::time::sleep(outage).await;
+    proxy.restore();
+    let summary = load.await.expect("the load task does not panic").expect("the load generator runs");
+    println!("{}", serde_json::to_string(&summary).expect("summaries serialize"));
+    assert_refusals_only_from_a_full_spool(&summary, port).await;
+    summary
+}
+
 /// Checks a load run through an outage: some 503s, all of them from a full spool, nothing else.
 pub async fn assert_refusals_only_from_a_full_spool(summary: &clickstream_loadgen::LoadSummary, collector_port: u16) {
     let refused = summary.errors_by_status.get("503").copied().unwrap_or(0);

@@ -4,7 +4,7 @@
 use std::{path::Path, time::Duration};
 
 use clickstream_e2e::{
-    MotoServer, ToggleProxy, assert_refusals_only_from_a_full_spool, eventually, free_port, load_recording_accepted, read_accepted_ids, start_clickstream,
+    MotoServer, ToggleProxy, eventually, free_port, load_recording_accepted, load_through_a_sink_outage, read_accepted_ids, start_clickstream,
     wait_until_all_stored,
 };
 use clickstream_loadgen::LoadSummary;
@@ -87,16 +87,7 @@ async fn an_unreachable_s3_loses_nothing_and_503_comes_only_from_a_full_spool() 
     let mut collector = start_clickstream(&config, "ingest", port, directory.path());
 
     let ids_file = directory.path().join("accepted.txt");
-    let outage = Duration::from_secs(60);
-    let load = tokio::spawn(clickstream_loadgen::run(load_recording_accepted(port, "fault-app", outage + Duration::from_secs(10), 4, &ids_file)));
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    proxy.cut();
-    tokio::time::sleep(outage).await;
-    proxy.restore();
-    let summary = load.await.unwrap().unwrap();
-    println!("{}", serde_json::to_string(&summary).unwrap());
-
-    assert_refusals_only_from_a_full_spool(&summary, port).await;
+    load_through_a_sink_outage(port, "fault-app", &proxy, &ids_file).await;
 
     wait_until_drained(port).await;
     wait_until_all_stored(&moto, BUCKET, RAW_PREFIX, &read_accepted_ids(&ids_file), Duration::from_secs(30), &[&collector]).await;

@@ -1,9 +1,9 @@
 //! The collector's HTTP edge over a real socket (hyper, not an in-process router): limits a
 //! client can hit with headers, methods and compressed bodies.
 
-use std::{io::Write, process::Command, time::Duration};
+use std::{io::Write, time::Duration};
 
-use clickstream_e2e::{ServerProcess, clickstream_binary, free_port};
+use clickstream_e2e::{free_port, start_clickstream};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn abusive_requests_get_clear_4xx_and_the_collector_keeps_serving() {
@@ -19,8 +19,7 @@ async fn abusive_requests_get_clear_4xx_and_the_collector_keeps_serving() {
         ),
     )
     .unwrap();
-    let mut collector = ServerProcess::spawn("collector", Command::new(clickstream_binary()).arg("--config").arg(&config).arg("ingest"), directory.path());
-    collector.wait_for_port(port, Duration::from_secs(30));
+    let mut collector = start_clickstream(&config, "ingest", port, directory.path());
     let url = format!("http://127.0.0.1:{port}/collect?appId=app");
     let http = reqwest::Client::new();
     let events = r#"[{"event_type":"e","event_id":"1","app_id":"app","timestamp":1}]"#;
@@ -65,8 +64,7 @@ async fn an_app_added_to_the_configuration_file_is_accepted_without_a_restart() 
         .unwrap()
     };
     write(r#"["app"]"#);
-    let mut collector = ServerProcess::spawn("collector", Command::new(clickstream_binary()).arg("--config").arg(&config).arg("ingest"), directory.path());
-    collector.wait_for_port(port, Duration::from_secs(30));
+    let mut collector = start_clickstream(&config, "ingest", port, directory.path());
     let http = reqwest::Client::new();
     let events = r#"[{"event_type":"e","event_id":"1","app_id":"late","timestamp":1}]"#;
     let send = || http.post(format!("http://127.0.0.1:{port}/collect?appId=late")).body(events).send();

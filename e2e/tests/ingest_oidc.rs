@@ -1,9 +1,9 @@
 //! Optional OIDC on the collector, against a real issuer: moto's Cognito user pool signs the
 //! tokens and serves the discovery document and JWKS.
 
-use std::{process::Command, time::Duration};
+use std::time::Duration;
 
-use clickstream_e2e::{MotoServer, ServerProcess, clickstream_binary, free_port};
+use clickstream_e2e::{MotoServer, free_port, start_clickstream};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -54,8 +54,7 @@ apps = ["app"]
         ),
     )
     .unwrap();
-    let mut collector = ServerProcess::spawn("collector", Command::new(clickstream_binary()).arg("--config").arg(&config).arg("ingest"), directory.path());
-    collector.wait_for_port(port, Duration::from_secs(30));
+    let mut collector = start_clickstream(&config, "ingest", port, directory.path());
     let url = format!("http://127.0.0.1:{port}/collect?appId=app");
     let events = r#"[{"event_type":"e","event_id":"1","app_id":"app","timestamp":1}]"#;
     let http = reqwest::Client::new();

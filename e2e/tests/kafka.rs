@@ -5,7 +5,7 @@
 use std::{path::Path, time::Duration};
 
 use clickstream_e2e::{
-    MotoServer, TansuBroker, ToggleProxy, assert_refusals_only_from_a_full_spool, free_port, load_recording_accepted, read_accepted_ids, start_clickstream,
+    MotoServer, TansuBroker, ToggleProxy, free_port, load_recording_accepted, load_through_a_sink_outage, read_accepted_ids, start_clickstream,
     wait_until_all_stored,
 };
 
@@ -84,15 +84,7 @@ async fn an_unreachable_kafka_broker_loses_nothing_and_503_comes_only_from_a_ful
     let bridge = start_clickstream(&config, "bridge", bridge_port, directory.path());
 
     let ids_file = directory.path().join("accepted.txt");
-    let outage = Duration::from_secs(60);
-    let load = tokio::spawn(clickstream_loadgen::run(load_recording_accepted(port, "stream-app", outage + Duration::from_secs(10), 4, &ids_file)));
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    proxy.cut();
-    tokio::time::sleep(outage).await;
-    proxy.restore();
-    let summary = load.await.unwrap().unwrap();
-    println!("{}", serde_json::to_string(&summary).unwrap());
-    assert_refusals_only_from_a_full_spool(&summary, port).await;
+    load_through_a_sink_outage(port, "stream-app", &proxy, &ids_file).await;
 
     let accepted = read_accepted_ids(&ids_file);
     wait_until_all_stored(&moto, BUCKET, RAW_PREFIX, &accepted, Duration::from_secs(240), &[&collector, &bridge]).await;

@@ -4,7 +4,7 @@
 
 use std::{path::Path, process::Command, time::Duration};
 
-use clickstream_e2e::{ServerProcess, clickstream_binary, free_port};
+use clickstream_e2e::{ServerProcess, free_port, start_clickstream};
 
 fn start_collector(directory: &Path, allowed_origins: &str) -> (ServerProcess, u16) {
     let port = free_port();
@@ -18,8 +18,7 @@ fn start_collector(directory: &Path, allowed_origins: &str) -> (ServerProcess, u
         ),
     )
     .unwrap();
-    let mut collector = ServerProcess::spawn("collector", Command::new(clickstream_binary()).arg("--config").arg(&config).arg("ingest"), directory);
-    collector.wait_for_port(port, Duration::from_secs(30));
+    let collector = start_clickstream(&config, "ingest", port, directory);
     (collector, port)
 }
 
