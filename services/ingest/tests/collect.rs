@@ -40,10 +40,17 @@ struct Collector {
 }
 
 async fn collector() -> Collector {
+    collector_with(|_| {}).await
+}
+
+/// A collector over fresh directories, its configuration adjusted by `adjust`.
+async fn collector_with(adjust: impl FnOnce(&mut Config)) -> Collector {
     let data = tempfile::tempdir().unwrap();
     let spool = tempfile::tempdir().unwrap();
     let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(data.path()).unwrap());
-    let service = IngestService::start(config(spool.path()), store.clone()).await.unwrap();
+    let mut adjusted = (*config(spool.path())).clone();
+    adjust(&mut adjusted);
+    let service = IngestService::start(Arc::new(adjusted), store.clone()).await.unwrap();
     Collector { router: with_peer(clickstream_ingest::router(service.state)), store, _directories: (data, spool) }
 }
 
@@ -273,13 +280,8 @@ async fn a_full_spool_answers_503_and_health_says_why() {
 
 #[tokio::test]
 async fn a_stalled_body_gets_408_and_does_not_block_others() {
-    let data = tempfile::tempdir().unwrap();
-    let spool = tempfile::tempdir().unwrap();
-    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(data.path()).unwrap());
-    let mut quick = (*config(spool.path())).clone();
-    quick.ingest.request_timeout_ms = 200;
-    let service = IngestService::start(Arc::new(quick), store.clone()).await.unwrap();
-    let router = with_peer(clickstream_ingest::router(service.state));
+    let collector = collector_with(|config| config.ingest.request_timeout_ms = 200).await;
+    let router = collector.router;
     // A client that sends part of its body and then nothing.
     let stalled = futures::stream::once(async { Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"[{\"event_type\"")) }).chain(futures::stream::pending());
     let request = Request::post("/collect?appId=app-1").body(Body::from_stream(stalled)).unwrap();
