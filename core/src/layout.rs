@@ -6,6 +6,7 @@
 //!          partition_month=MM/partition_day=DD/<chunk>.parquet                  processed
 //! <project>/data/quarantine/year=YYYY/month=MM/day=DD/<chunk>.gz              corrupt records
 //! <project>/etl/state.json                                                      ETL watermark
+//! <project>/etl/user-state/app=A/shard=NN.ndjson.gz                            user_v2 state
 //! <project>/etl/plans/<window>.json                                             raw keys of one run
 //! <project>/bridge/kinesis/<stream>/<shard>.json                             bridge checkpoints
 //! <project>/load-workflow/pending/<file id>.json                                files to load
@@ -28,6 +29,21 @@ pub fn raw_object_key(project_id: &str, written_at: DateTime<Utc>, unique: &str)
         written_at.day(),
         written_at.hour()
     )
+}
+
+/// Root of a project's processed tables (`<table>/partition_app=…/…` below it).
+pub fn processed_prefix(project_id: &str) -> String {
+    format!("{project_id}/data/processed")
+}
+
+/// Root of a project's quarantined records.
+pub fn quarantine_prefix(project_id: &str) -> String {
+    format!("{project_id}/data/quarantine")
+}
+
+/// Root of the cross-run `user_v2` state.
+pub fn user_state_prefix(project_id: &str) -> String {
+    format!("{project_id}/etl/user-state")
 }
 
 pub fn processed_object_key(project_id: &str, table: &str, app_id: &str, day: chrono::NaiveDate, chunk_id: &str) -> String {
