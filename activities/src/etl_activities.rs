@@ -1,10 +1,16 @@
 //! Activities of the ETL task queue: plan a window, transform its chunks, commit the window,
 //! and keep the pending-load bookkeeping of the load workflow.
 
-use std::{collections::{BTreeMap, HashSet}, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, TimeZone, Utc};
-use clickstream_core::{Config, layout, storage::Storage, wire::gzip};
+use clickstream_core::{layout, storage::Storage};
+use clickstream_etl::{
+    engine::EtlEngine,
+    runner::{OutputLayout, Progress, PublishedFile, publish_file, publish_files, transform_objects},
+    tables::BatchContext,
+    user_state::UserMerge,
+};
 use clickstream_workflows::{activities::names, types::*};
 use futures::TryStreamExt;
 use object_store::{ObjectMeta, path::Path};
@@ -14,10 +20,9 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use crate::{
     errors::ActivityFailure,
-    event_table::{EVENT_TABLE_NAME, encode_parquet},
     manifest::{LoadManifest, ManifestEntry, ManifestEntryMeta, PendingLoad},
+    metrics::record_transform,
     object_io::*,
-    transform::{EventRow, TransformOutput, transform_raw_lines},
 };
 
 /// A chunk holds at most this many raw objects…
@@ -48,7 +53,8 @@ pub struct RawObject {
 
 pub struct EtlActivityImplementations {
     pub storage: Storage,
-    pub config: Arc<Config>,
+    /// The configured engine: projects, quality rules and the enrichers' data.
+    pub engine: Arc<EtlEngine>,
 }
 
 #[activities]
@@ -61,6 +67,11 @@ impl EtlActivityImplementations {
     #[activity(name = names::TRANSFORM_CHUNK)]
     pub async fn transform_chunk(self: Arc<Self>, ctx: ActivityContext, input: TransformChunkInput) -> Result<TransformCounters, ActivityError> {
         self.transform(&input, Some(&ctx)).await.map_err(ActivityFailure::into_activity_error)
+    }
+
+    #[activity(name = names::MERGE_WINDOW_USERS)]
+    pub async fn merge_window_users(self: Arc<Self>, _ctx: ActivityContext, input: MergeUsersInput) -> Result<UserMergeSummary, ActivityError> {
+        self.merge_users(&input).await.map_err(ActivityFailure::into_activity_error)
     }
 
     #[activity(name = names::COMMIT_ETL_WINDOW)]
@@ -84,17 +95,22 @@ impl EtlActivityImplementations {
         self.storage.store.as_ref()
     }
 
-    fn known_apps(&self, project_id: &str) -> Result<HashSet<String>, ActivityFailure> {
-        let project = self
-            .config
-            .project(project_id)
-            .ok_or_else(|| ActivityFailure::InvalidInput(format!("project `{project_id}` is not configured")))?;
-        Ok(project.apps.iter().cloned().collect())
+    fn ensure_project(&self, project_id: &str) -> Result<(), ActivityFailure> {
+        match self.engine.config().project(project_id) {
+            Some(_) => Ok(()),
+            None => Err(ActivityFailure::InvalidInput(format!("project `{project_id}` is not configured"))),
+        }
+    }
+
+    /// Registers a processed file for the load workflow.
+    async fn mark_pending(&self, project_id: &str, file: &PublishedFile) -> Result<(), ActivityFailure> {
+        let pending = PendingLoad { key: file.key.clone(), content_length: file.bytes };
+        put_json(self.store(), &pending_marker_key(project_id, &file.key), &pending).await
     }
 
     /// Lists the raw objects modified in [processed_until, now − buffer) and writes the plan.
     pub async fn plan(&self, input: &EtlInput, now: DateTime<Utc>) -> Result<EtlPlan, ActivityFailure> {
-        self.known_apps(&input.project_id)?;
+        self.ensure_project(&input.project_id)?;
         let state: EtlState = get_json(self.store(), &layout::etl_state_key(&input.project_id), "ETL state").await?.unwrap_or_default();
         let window_start_ms = state.processed_until_ms;
         let window_end_ms = (now - Duration::from_secs(input.buffer_seconds)).timestamp_millis().max(window_start_ms);
@@ -132,10 +148,11 @@ impl EtlActivityImplementations {
         })
     }
 
-    /// Transforms one chunk: Parquet per (app, day), quarantine for broken records, and a
-    /// pending-load marker per file. All keys derive from the chunk's raw keys.
+    /// Transforms one chunk with the ETL engine: the four tables' Parquet (registered as
+    /// pending loads), the quarantine, and the users it saw (left for the window's user merge).
+    /// Every key derives from the chunk's raw keys, so a retry overwrites its own outputs.
     pub async fn transform(&self, input: &TransformChunkInput, ctx: Option<&ActivityContext>) -> Result<TransformCounters, ActivityFailure> {
-        let known_apps = self.known_apps(&input.project_id)?;
+        self.ensure_project(&input.project_id)?;
         let plan: EtlPlanDocument = get_json(self.store(), &input.plan_key, "ETL plan")
             .await?
             .ok_or_else(|| ActivityFailure::InvalidInput(format!("ETL plan `{}` does not exist", input.plan_key)))?;
@@ -144,55 +161,115 @@ impl EtlActivityImplementations {
             .get(input.chunk_index as usize)
             .ok_or_else(|| ActivityFailure::InvalidInput(format!("ETL plan `{}` has no chunk {}", input.plan_key, input.chunk_index)))?;
         let chunk_id = stable_id(chunk.iter().map(|object| object.key.as_str()));
+        let settings = self.engine.job_settings(&input.project_id, &chunk_id).map_err(|error| ActivityFailure::InvalidInput(error.to_string()))?;
+        let keys: Vec<String> = chunk.iter().map(|object| object.key.clone()).collect();
+        let staging = tempfile::tempdir()?;
+        let now = Utc::now();
 
-        let mut output = TransformOutput::default();
-        for (index, object) in chunk.iter().enumerate() {
-            let bytes = get_bytes(self.store(), &object.key).await?;
-            match gunzip_text(&object.key, &bytes) {
-                Ok(text) => transform_raw_lines(&text, &input.project_id, &known_apps, &mut output),
-                Err(error) => output.quarantined.push(crate::transform::QuarantinedRecord { reason: error.to_string(), original: object.key.clone() }),
-            }
-            if let Some(ctx) = ctx {
-                // Progress only: a failed heartbeat must not fail the transform.
-                if let Err(error) = ctx.record_heartbeat(index as u64).await {
-                    tracing::debug!(%error, "heartbeat not recorded");
+        // The transform runs on a blocking thread; its progress comes back here as heartbeats.
+        let (progress_sender, mut progress_receiver) = tokio::sync::watch::channel(0usize);
+        let progress: Progress = Box::new(move |objects_done, _| {
+            let _ = progress_sender.send(objects_done);
+        });
+        let transform = transform_objects(self.engine.resources(), settings, self.storage.store.clone(), keys, staging.path().join("transform"), now, progress);
+        tokio::pin!(transform);
+        let mut progress_open = true;
+        let output = loop {
+            tokio::select! {
+                result = &mut transform => break result.map_err(ActivityFailure::etl)?,
+                changed = progress_receiver.changed(), if progress_open => {
+                    if changed.is_err() {
+                        progress_open = false;
+                        continue;
+                    }
+                    let objects_done = *progress_receiver.borrow();
+                    if let Some(ctx) = ctx {
+                        // Progress only: a failed heartbeat must not fail the transform.
+                        if let Err(error) = ctx.record_heartbeat(objects_done as u64).await {
+                            tracing::debug!(%error, "heartbeat not recorded");
+                        }
+                    }
                 }
             }
-        }
-
-        let created_time_micros = Utc::now().timestamp_micros();
-        let mut rows_by_file: BTreeMap<(String, chrono::NaiveDate), Vec<&EventRow>> = BTreeMap::new();
-        for row in &output.rows {
-            let day = Utc.timestamp_micros(row.event_timestamp_micros).single().unwrap_or_default().date_naive();
-            rows_by_file.entry((row.app_id.clone(), day)).or_default().push(row);
-        }
-        let mut files_written = 0;
-        for ((app_id, day), rows) in &rows_by_file {
-            let key = layout::processed_object_key(&input.project_id, EVENT_TABLE_NAME, app_id, *day, &chunk_id);
-            let parquet = encode_parquet(rows, created_time_micros)?;
-            let pending = PendingLoad { key: key.clone(), content_length: parquet.len() as u64 };
-            put_bytes(self.store(), &key, parquet).await?;
-            put_json(self.store(), &pending_marker_key(&input.project_id, &key), &pending).await?;
-            files_written += 1;
-        }
-        if !output.quarantined.is_empty() {
-            let mut ndjson = Vec::new();
-            for record in &output.quarantined {
-                serde_json::to_writer(&mut ndjson, record).expect("quarantine records serialize");
-                ndjson.push(b'\n');
-            }
-            let key = layout::quarantine_object_key(&input.project_id, Utc::now().date_naive(), &chunk_id);
-            put_bytes(self.store(), &key, gzip(&ndjson)).await?;
-            tracing::warn!(project = %input.project_id, quarantined = output.quarantined.len(), key, "quarantined raw records");
-        }
-        let counters = TransformCounters {
-            raw_records: output.raw_records,
-            events: output.rows.len() as u64,
-            quarantined_records: output.quarantined.len() as u64,
-            files_written,
         };
-        tracing::info!(project = %input.project_id, chunk = input.chunk_index, ?counters, events_of_unknown_apps = output.events_of_unknown_apps, "transformed chunk");
+
+        let layout = OutputLayout::for_project(&input.project_id);
+        let published = publish_files(self.storage.store.clone(), &layout, &output.staging, &output.files).await.map_err(ActivityFailure::etl)?;
+        for file in &published {
+            self.mark_pending(&input.project_id, file).await?;
+        }
+        if let Some(path) = &output.quarantine_file {
+            let key = layout.quarantine_key(now.date_naive(), &chunk_id);
+            publish_file(self.storage.store.clone(), path, &key).await.map_err(ActivityFailure::etl)?;
+            tracing::warn!(project = %input.project_id, records = output.counters.quarantined_records, events = output.counters.quarantined_events, key, "quarantined raw records and events");
+        }
+        if let Some(path) = &output.users_file {
+            let key = layout::pending_users_key(&input.project_id, plan.window_start_ms, plan.window_end_ms, &chunk_id);
+            publish_file(self.storage.store.clone(), path, &key).await.map_err(ActivityFailure::etl)?;
+        }
+        record_transform(&input.project_id, &output.counters, &output.rows);
+        let quality = &output.counters;
+        let counters = TransformCounters {
+            raw_records: quality.raw_records,
+            events: quality.events_out,
+            quarantined_records: quality.quarantined_records,
+            files_written: published.len() as u64,
+            events_in: quality.events_in,
+            quarantined_events: quality.quarantined_events,
+            filtered_unknown_app: quality.filtered_unknown_app,
+            filtered_stale: quality.filtered_stale,
+            filtered_future: quality.filtered_future,
+            filtered_bot: quality.filtered_bot,
+            item_rows: output.rows.item_v2,
+            session_rows: output.rows.session,
+        };
+        tracing::info!(project = %input.project_id, chunk = input.chunk_index, ?counters, "transformed chunk");
         Ok(counters)
+    }
+
+    /// Merges the users a window's chunks saw into the user state and writes their `user_v2`
+    /// rows. Merging is idempotent, so a retry after a partial merge gives the same state; the
+    /// pending user files are deleted last.
+    pub async fn merge_users(&self, input: &MergeUsersInput) -> Result<UserMergeSummary, ActivityFailure> {
+        self.ensure_project(&input.project_id)?;
+        let prefix = layout::pending_users_prefix(&input.project_id, input.window_start_ms, input.window_end_ms);
+        let mut pending: Vec<ObjectMeta> = self
+            .store()
+            .list(Some(&Path::from(prefix.as_str())))
+            .try_collect()
+            .await
+            .map_err(ActivityFailure::object_store("list", prefix.clone()))?;
+        if pending.is_empty() {
+            return Ok(UserMergeSummary::default());
+        }
+        pending.sort_by(|left, right| left.location.cmp(&right.location));
+        let staging = tempfile::tempdir()?;
+        let mut incoming = Vec::with_capacity(pending.len());
+        for (index, object) in pending.iter().enumerate() {
+            let path = staging.path().join(format!("incoming-{index}.ndjson.gz"));
+            tokio::fs::write(&path, get_bytes(self.store(), object.location.as_ref()).await?).await?;
+            incoming.push(path);
+        }
+        let now = Utc::now();
+        let window_id = format!("users-{}-{}", input.window_start_ms, input.window_end_ms);
+        let context = BatchContext {
+            process_job_id: window_id,
+            process_time: clickstream_etl::raw_record::java_instant_text(now.timestamp_millis()),
+            created_time_micros: now.timestamp_micros(),
+        };
+        let layout = OutputLayout::for_project(&input.project_id);
+        let merge = UserMerge { store: self.store(), state_prefix: layout.user_state_prefix.clone(), keep_days: self.engine.config().etl.user_keep_days, now, context };
+        let output_directory = staging.path().join("user_v2");
+        let (files, counts) = merge.run(&incoming, &output_directory).await.map_err(|error| ActivityFailure::etl(error.into()))?;
+        let published = publish_files(self.storage.store.clone(), &layout, &output_directory, &files).await.map_err(ActivityFailure::etl)?;
+        for file in &published {
+            self.mark_pending(&input.project_id, file).await?;
+        }
+        for object in &pending {
+            delete_if_present(self.store(), object.location.as_ref()).await?;
+        }
+        tracing::info!(project = %input.project_id, users = counts.users, returning = counts.returning_users, expired = counts.expired_users, "merged the window's users");
+        Ok(UserMergeSummary { users: counts.users, returning_users: counts.returning_users, files_written: published.len() as u64 })
     }
 
     /// Moves the watermark forward (never back: a retried older commit changes nothing).

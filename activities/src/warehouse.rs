@@ -1,4 +1,6 @@
-//! The local warehouse: DuckDB, one schema per app, `event_v2` merged on `event_id`.
+//! The local warehouse: DuckDB, one schema per app holding CAoA's `event_v2`, `item_v2`,
+//! `user_v2` and `session`, each merged with its own rule ([`MergeRule`]) so that loading a
+//! file twice changes nothing.
 //!
 //! DuckDB allows one writing process per database file, so exactly one process opens it:
 //! the one serving the warehouse task queue (the console, or `clickstream dev`). Queries of the
@@ -8,7 +10,8 @@ use std::{path::{Path, PathBuf}, sync::Mutex};
 
 use duckdb::{Connection, params};
 
-use crate::event_table::EVENT_TABLE_NAME;
+/// The table the console's event queries read.
+const EVENT_TABLE_NAME: &str = clickstream_etl::tables::event_v2::TABLE_NAME;
 
 /// Errors of the warehouse are DuckDB's own; they are retryable (a lock, the disk).
 pub type WarehouseError = duckdb::Error;
@@ -16,6 +19,63 @@ pub type WarehouseError = duckdb::Error;
 pub struct DuckDbWarehouse {
     connection: Mutex<Connection>,
     path: PathBuf,
+}
+
+/// How the rows of a table merge with what the warehouse already has.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MergeRule {
+    /// Rows are facts: a row whose key is already stored is skipped (events, items); of
+    /// incoming duplicates, the first by `first_by` is kept.
+    InsertNew { key: &'static [&'static str], first_by: &'static str },
+    /// Rows are states: per key, the preferred row is kept, by the given order (users keep
+    /// their newest state; sessions their earliest non-Direct row). `{row}` in an expression
+    /// names the row it is evaluated on.
+    KeepPreferred { key: &'static [&'static str], preference: Vec<(&'static str, &'static str)> },
+}
+
+impl MergeRule {
+    pub fn of_table(table: &str) -> MergeRule {
+        match table {
+            "item_v2" => MergeRule::InsertNew { key: &["event_id", "item_id"], first_by: "event_timestamp" },
+            "user_v2" => MergeRule::KeepPreferred { key: &["user_pseudo_id"], preference: vec![("{row}.event_timestamp", "DESC"), ("{row}.created_time", "DESC")] },
+            "session" => MergeRule::KeepPreferred {
+                key: &["user_pseudo_id", "session_id"],
+                preference: vec![("({row}.session_source IS NULL OR {row}.session_source = 'Direct')", "ASC"), ("{row}.event_timestamp", "ASC")],
+            },
+            _ => MergeRule::InsertNew { key: &["event_id"], first_by: "ingest_time_msec" },
+        }
+    }
+}
+
+/// SQL that holds when the `incoming` row is preferred to, or ranks equal with, `existing`.
+fn preferred_or_equal(preference: &[(&str, &str)]) -> String {
+    let mut clauses = Vec::new();
+    for (index, (expression, direction)) in preference.iter().enumerate() {
+        let incoming = expression.replace("{row}", "incoming");
+        let existing = expression.replace("{row}", "existing");
+        let better = if *direction == "DESC" { ">" } else { "<" };
+        let ties: Vec<String> = preference[..index].iter().map(|(earlier, _)| format!("{} IS NOT DISTINCT FROM {}", earlier.replace("{row}", "incoming"), earlier.replace("{row}", "existing"))).collect();
+        let mut clause = ties;
+        clause.push(format!("{incoming} {better} {existing}"));
+        clauses.push(format!("({})", clause.join(" AND ")));
+    }
+    let all_equal: Vec<String> = preference.iter().map(|(expression, _)| format!("{} IS NOT DISTINCT FROM {}", expression.replace("{row}", "incoming"), expression.replace("{row}", "existing"))).collect();
+    clauses.push(format!("({})", all_equal.join(" AND ")));
+    clauses.join(" OR ")
+}
+
+/// Adds the columns the incoming files have and the table lacks.
+fn add_missing_columns(transaction: &duckdb::Transaction<'_>, app_id: &str, table: &str, target: &str, incoming: &str) -> Result<(), duckdb::Error> {
+    let mut existing_statement = transaction.prepare("SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?")?;
+    let existing: std::collections::HashSet<String> = existing_statement.query_map(params![app_id, table], |row| row.get(0))?.collect::<Result<_, _>>()?;
+    let mut incoming_statement = transaction.prepare(&format!("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {incoming})"))?;
+    let columns: Vec<(String, String)> = incoming_statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect::<Result<_, _>>()?;
+    for (name, column_type) in columns {
+        if !existing.contains(&name) {
+            transaction.execute_batch(&format!("ALTER TABLE {target} ADD COLUMN {} {column_type};", quote_identifier(&name)))?;
+        }
+    }
+    Ok(())
 }
 
 /// Events of one day, for the console's chart.
@@ -61,37 +121,67 @@ impl DuckDbWarehouse {
         self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Merges local Parquet files of one app into its `event_v2`, skipping events whose
-    /// `event_id` is already stored (and duplicates inside the files). Returns rows inserted.
-    pub fn merge_event_files(&self, app_id: &str, files: &[(PathBuf, String)]) -> Result<u64, duckdb::Error> {
+    /// Merges local Parquet files of one app's table, with the table's merge rule (see
+    /// [`MergeRule`]). Returns the rows inserted (or replaced). Columns the files have and the
+    /// table lacks (a table created by an older version) are added first.
+    pub fn merge_table_files(&self, app_id: &str, table: &str, files: &[(PathBuf, String)]) -> Result<u64, duckdb::Error> {
         if files.is_empty() {
             return Ok(0);
         }
+        let rule = MergeRule::of_table(table);
         let schema = quote_identifier(app_id);
-        let table = format!("{schema}.{EVENT_TABLE_NAME}");
+        let target = format!("{schema}.{}", quote_identifier(table));
         let file_list = files.iter().map(|(path, _)| quote_literal(&path.to_string_lossy())).collect::<Vec<_>>().join(", ");
+        let incoming = format!("read_parquet([{file_list}])");
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
         transaction.execute_batch(&format!(
             "CREATE SCHEMA IF NOT EXISTS {schema};
-             CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM read_parquet([{file_list}]) LIMIT 0;"
+             CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM {incoming} LIMIT 0;"
         ))?;
-        let inserted = transaction.execute(
-            &format!(
-                "INSERT INTO {table} BY NAME
-                 SELECT * FROM read_parquet([{file_list}]) AS incoming
-                 WHERE NOT EXISTS (SELECT 1 FROM {table} AS existing WHERE existing.event_id = incoming.event_id)
-                 QUALIFY row_number() OVER (PARTITION BY incoming.event_id ORDER BY incoming.ingest_time_msec NULLS LAST) = 1"
-            ),
-            [],
-        )? as u64;
+        add_missing_columns(&transaction, app_id, table, &target, &incoming)?;
+        let merged = match rule {
+            MergeRule::InsertNew { key, first_by } => {
+                let key_list = key.join(", ");
+                let matches = key.iter().map(|column| format!("existing.{column} = incoming.{column}")).collect::<Vec<_>>().join(" AND ");
+                transaction.execute(
+                    &format!(
+                        "INSERT INTO {target} BY NAME
+                         SELECT * FROM {incoming} AS incoming
+                         WHERE NOT EXISTS (SELECT 1 FROM {target} AS existing WHERE {matches})
+                         QUALIFY row_number() OVER (PARTITION BY {key_list} ORDER BY incoming.{first_by} NULLS LAST) = 1"
+                    ),
+                    [],
+                )? as u64
+            }
+            MergeRule::KeepPreferred { key, preference } => {
+                let key_list = key.join(", ");
+                let same_key = key.iter().map(|column| format!("existing.{column} IS NOT DISTINCT FROM incoming.{column}")).collect::<Vec<_>>().join(" AND ");
+                let order = preference.iter().map(|(expression, direction)| format!("{} {direction}", expression.replace("{row}", "incoming"))).collect::<Vec<_>>().join(", ");
+                transaction.execute_batch(&format!(
+                    "CREATE OR REPLACE TEMP TABLE clickstream_incoming AS
+                     SELECT * FROM {incoming} AS incoming
+                     QUALIFY row_number() OVER (PARTITION BY {key_list} ORDER BY {order}) = 1;"
+                ))?;
+                // A stored row gives way to an incoming one that is preferred, or equal (a
+                // reload of the same file changes nothing).
+                let incoming_wins = preferred_or_equal(&preference);
+                transaction.execute(&format!("DELETE FROM {target} AS existing USING clickstream_incoming AS incoming WHERE {same_key} AND ({incoming_wins})"), [])?;
+                let inserted = transaction.execute(
+                    &format!("INSERT INTO {target} BY NAME SELECT * FROM clickstream_incoming AS incoming WHERE NOT EXISTS (SELECT 1 FROM {target} AS existing WHERE {same_key})"),
+                    [],
+                )? as u64;
+                transaction.execute_batch("DROP TABLE clickstream_incoming;")?;
+                inserted
+            }
+        };
         for (index, (_, url)) in files.iter().enumerate() {
             // The row count is recorded once per statement, on its first file.
-            let rows = if index == 0 { inserted as i64 } else { 0 };
+            let rows = if index == 0 { merged as i64 } else { 0 };
             transaction.execute("INSERT INTO main.clickstream_loaded_files (url, app_id, rows_inserted) VALUES (?, ?, ?)", params![url, app_id, rows])?;
         }
         transaction.commit()?;
-        Ok(inserted)
+        Ok(merged)
     }
 
     fn app_table_exists(connection: &Connection, app_id: &str) -> Result<bool, duckdb::Error> {
@@ -145,37 +235,123 @@ impl DuckDbWarehouse {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::{event_table::encode_parquet, transform::EventRow};
+    use std::collections::HashMap;
 
-    fn row(event_id: &str, time_ms: i64) -> EventRow {
-        EventRow::for_tests(event_id, time_ms)
+    use clickstream_etl::{
+        enrich::{EnricherKind, EnrichmentResources, TrafficRuleBook},
+        job::{EtlJob, JobSettings},
+        transform::QualityRules,
+    };
+    use serde_json::json;
+
+    use super::*;
+
+    const DAY_MS: i64 = 86_400_000;
+
+    /// Processed files of the given events (one request), by table, as the ETL writes them.
+    fn processed_files(directory: &Path, name: &str, events: serde_json::Value, ingest_time: i64) -> HashMap<String, Vec<(PathBuf, String)>> {
+        let resources = EnrichmentResources::from_parts(None, None, TrafficRuleBook::defaults_only());
+        let settings = JobSettings {
+            rules: QualityRules { project_id: "p".into(), apps: ["app-1".to_string()].into(), freshness_msec: i64::MAX / 2, correct_clock_skew: false },
+            enrichers: vec![EnricherKind::PageUrl, EnricherKind::TrafficSource],
+            filter_bots: false,
+            job_id: name.into(),
+        };
+        let staging = directory.join(name);
+        std::fs::create_dir_all(&staging).unwrap();
+        let mut job = EtlJob::new(settings, &resources, &staging, chrono::Utc::now());
+        let line = json!({"data": events.to_string(), "ingest_time": ingest_time}).to_string();
+        job.process_batch(&[line], "input").unwrap();
+        let output = job.finish().unwrap();
+        let mut by_table: HashMap<String, Vec<(PathBuf, String)>> = HashMap::new();
+        for file in output.files {
+            by_table.entry(file.table.clone()).or_default().push((staging.join(&file.relative_path), format!("file:///{name}/{}", file.relative_path)));
+        }
+        by_table
     }
 
-    fn parquet_file(directory: &Path, name: &str, rows: &[EventRow]) -> (PathBuf, String) {
-        let path = directory.join(name);
-        let references: Vec<&EventRow> = rows.iter().collect();
-        std::fs::write(&path, encode_parquet(&references, 0).unwrap()).unwrap();
-        (path, format!("file:///{name}"))
+    fn event(event_id: &str, time_ms: i64) -> serde_json::Value {
+        json!({"event_type": "_page_view", "event_id": event_id, "app_id": "app-1", "timestamp": time_ms, "unique_id": "u1",
+               "attributes": {"_session_id": "s1"}, "items": [{"id": "i1"}, {"id": "i2"}]})
+    }
+
+    fn query_text(warehouse: &DuckDbWarehouse, sql: &str) -> Vec<String> {
+        let connection = warehouse.lock();
+        let mut statement = connection.prepare(sql).unwrap();
+        statement.query_map([], |row| row.get::<_, String>(0)).unwrap().collect::<Result<_, _>>().unwrap()
     }
 
     #[test]
-    fn merging_deduplicates_on_event_id_within_and_across_loads() {
+    fn events_and_items_are_deduplicated_within_and_across_loads() {
         let directory = tempfile::tempdir().unwrap();
         let warehouse = DuckDbWarehouse::open(&directory.path().join("w.duckdb")).unwrap();
-        let day_ms = 86_400_000;
-        let first = parquet_file(directory.path(), "a.parquet", &[row("e1", day_ms), row("e2", day_ms), row("e2", day_ms)]);
-        assert_eq!(warehouse.merge_event_files("app-1", &[first.clone()]).unwrap(), 2);
-        // The same file again, and a file overlapping it: only e3 is new.
-        let second = parquet_file(directory.path(), "b.parquet", &[row("e1", day_ms), row("e3", 2 * day_ms)]);
-        assert_eq!(warehouse.merge_event_files("app-1", &[first, second]).unwrap(), 1);
+        let first = processed_files(directory.path(), "a", json!([event("e1", DAY_MS), event("e2", DAY_MS), event("e2", DAY_MS)]), DAY_MS);
+        assert_eq!(warehouse.merge_table_files("app-1", "event_v2", &first["event_v2"]).unwrap(), 2);
+        assert_eq!(warehouse.merge_table_files("app-1", "item_v2", &first["item_v2"]).unwrap(), 4);
+        // The same files again, and files overlapping them: only e3 and its items are new.
+        let second = processed_files(directory.path(), "b", json!([event("e1", DAY_MS), event("e3", 2 * DAY_MS)]), 2 * DAY_MS);
+        let events: Vec<_> = first["event_v2"].iter().chain(&second["event_v2"]).cloned().collect();
+        assert_eq!(warehouse.merge_table_files("app-1", "event_v2", &events).unwrap(), 1);
+        let items: Vec<_> = first["item_v2"].iter().chain(&second["item_v2"]).cloned().collect();
+        assert_eq!(warehouse.merge_table_files("app-1", "item_v2", &items).unwrap(), 2);
 
         assert_eq!(warehouse.count_distinct_events("app-1", 0, i64::MAX).unwrap(), 3);
-        assert_eq!(warehouse.count_distinct_events("app-1", 2 * day_ms, i64::MAX).unwrap(), 1);
+        assert_eq!(warehouse.count_distinct_events("app-1", 2 * DAY_MS, i64::MAX).unwrap(), 1);
         assert_eq!(warehouse.count_distinct_events("no-such-app", 0, i64::MAX).unwrap(), 0);
         let days = warehouse.events_per_day("app-1", 0, i64::MAX).unwrap();
         assert_eq!(days, vec![DailyEventCount { day: "1970-01-02".into(), events: 2 }, DailyEventCount { day: "1970-01-03".into(), events: 1 }]);
-        assert_eq!(warehouse.loaded_file_count("app-1").unwrap(), 3);
+        assert_eq!(query_text(&warehouse, "SELECT count(*)::VARCHAR FROM \"app-1\".item_v2"), ["6"]);
+    }
+
+    #[test]
+    fn sessions_keep_their_earliest_non_direct_row_across_loads() {
+        let directory = tempfile::tempdir().unwrap();
+        let warehouse = DuckDbWarehouse::open(&directory.path().join("w.duckdb")).unwrap();
+        let session_event = |event_id: &str, time_ms: i64, referrer: Option<&str>| {
+            let mut attributes = json!({"_session_id": "s1", "_page_url": "https://shop.example.com/"});
+            if let Some(referrer) = referrer {
+                attributes["_page_referrer"] = referrer.into();
+            }
+            json!([{"event_type": "_page_view", "event_id": event_id, "app_id": "app-1", "timestamp": time_ms, "unique_id": "u1", "attributes": attributes}])
+        };
+        let direct_first = processed_files(directory.path(), "a", session_event("e1", DAY_MS, None), DAY_MS);
+        warehouse.merge_table_files("app-1", "session", &direct_first["session"]).unwrap();
+        assert_eq!(query_text(&warehouse, "SELECT session_source FROM \"app-1\".session"), ["Direct"]);
+        // A later event of the same session came from a search engine: the session is theirs.
+        let from_search = processed_files(directory.path(), "b", session_event("e2", DAY_MS + 5, Some("https://www.bing.com/search?q=shoes")), DAY_MS);
+        warehouse.merge_table_files("app-1", "session", &from_search["session"]).unwrap();
+        // An even later referral does not take it over, nor does loading the first file again.
+        let from_blog = processed_files(directory.path(), "c", session_event("e3", DAY_MS + 9, Some("https://blog.example.org/")), DAY_MS);
+        warehouse.merge_table_files("app-1", "session", &from_blog["session"]).unwrap();
+        warehouse.merge_table_files("app-1", "session", &direct_first["session"]).unwrap();
+        assert_eq!(query_text(&warehouse, "SELECT session_source || ' ' || session_channel_group FROM \"app-1\".session"), ["Bing Organic Search"]);
+    }
+
+    #[test]
+    fn users_keep_their_newest_state() {
+        use clickstream_etl::users::UserState;
+        let directory = tempfile::tempdir().unwrap();
+        let warehouse = DuckDbWarehouse::open(&directory.path().join("w.duckdb")).unwrap();
+        let user_file = |name: &str, user_id: &str, last_event: i64| {
+            let state = UserState { app_id: "app-1".into(), user_pseudo_id: "u1".into(), user_id: Some(user_id.into()), last_event_time_msec: last_event, profile: None, first_touch: None };
+            let context = clickstream_etl::tables::BatchContext { process_job_id: name.into(), process_time: "t".into(), created_time_micros: 0 };
+            let files = clickstream_etl::user_state::write_user_rows(vec![state], &context, &directory.path().join(name)).unwrap();
+            vec![(directory.path().join(name).join(&files[0].relative_path), format!("file:///{name}"))]
+        };
+        warehouse.merge_table_files("app-1", "user_v2", &user_file("a", "old", DAY_MS)).unwrap();
+        warehouse.merge_table_files("app-1", "user_v2", &user_file("b", "new", 3 * DAY_MS)).unwrap();
+        warehouse.merge_table_files("app-1", "user_v2", &user_file("c", "stale", 2 * DAY_MS)).unwrap();
+        assert_eq!(query_text(&warehouse, "SELECT user_id FROM \"app-1\".user_v2"), ["new"]);
+    }
+
+    #[test]
+    fn a_table_from_an_older_version_gains_the_new_columns() {
+        let directory = tempfile::tempdir().unwrap();
+        let warehouse = DuckDbWarehouse::open(&directory.path().join("w.duckdb")).unwrap();
+        warehouse.lock().execute_batch("CREATE SCHEMA \"app-1\"; CREATE TABLE \"app-1\".event_v2 (event_id VARCHAR, event_time_msec BIGINT);").unwrap();
+        let files = processed_files(directory.path(), "a", json!([event("e1", DAY_MS)]), DAY_MS);
+        assert_eq!(warehouse.merge_table_files("app-1", "event_v2", &files["event_v2"]).unwrap(), 1);
+        assert_eq!(query_text(&warehouse, "SELECT session_id FROM \"app-1\".event_v2"), ["s1"]);
     }
 
     #[test]
@@ -184,10 +360,11 @@ mod tests {
         let path = directory.path().join("w.duckdb");
         {
             let warehouse = DuckDbWarehouse::open(&path).unwrap();
-            let file = parquet_file(directory.path(), "a.parquet", &[row("e1", 1)]);
-            warehouse.merge_event_files("app-1", &[file]).unwrap();
+            let files = processed_files(directory.path(), "a", json!([event("e1", DAY_MS)]), DAY_MS);
+            warehouse.merge_table_files("app-1", "event_v2", &files["event_v2"]).unwrap();
         }
         let reopened = DuckDbWarehouse::open(&path).unwrap();
         assert_eq!(reopened.count_distinct_events("app-1", 0, i64::MAX).unwrap(), 1);
+        assert_eq!(reopened.loaded_file_count("app-1").unwrap(), 1);
     }
 }

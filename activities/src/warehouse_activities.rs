@@ -33,28 +33,36 @@ impl WarehouseActivityImplementations {
     pub async fn load(&self, batch: &LoadBatch) -> Result<LoadSummary, ActivityFailure> {
         let manifest = read_manifest(&self.storage, &batch.manifest_key).await?;
         let scratch = tempfile::tempdir()?;
-        let mut files_by_app: BTreeMap<String, Vec<(PathBuf, String)>> = BTreeMap::new();
+        let mut files_by_table: BTreeMap<(String, String), Vec<(PathBuf, String)>> = BTreeMap::new();
         for (index, entry) in manifest.entries.iter().enumerate() {
             let key = file_key_of_entry(&self.storage, entry)?;
-            let app_id = layout::app_of_processed_key(key)
-                .ok_or_else(|| ActivityFailure::InvalidInput(format!("`{key}` has no partition_app= segment")))?;
+            let app_id = layout::app_of_processed_key(key).ok_or_else(|| ActivityFailure::InvalidInput(format!("`{key}` has no partition_app= segment")))?;
+            let table = layout::table_of_processed_key(key).ok_or_else(|| ActivityFailure::InvalidInput(format!("`{key}` is not under data/processed/<table>/")))?;
             let bytes = get_bytes(self.storage.store.as_ref(), key).await?;
             let local_path = scratch.path().join(format!("{index}.parquet"));
             tokio::fs::write(&local_path, &bytes).await?;
-            files_by_app.entry(app_id.to_string()).or_default().push((local_path, entry.url.clone()));
+            files_by_table.entry((app_id.to_string(), table.to_string())).or_default().push((local_path, entry.url.clone()));
         }
         let warehouse = self.warehouse.clone();
-        let rows_inserted = tokio::task::spawn_blocking(move || -> Result<u64, ActivityFailure> {
-            let mut rows = 0;
-            for (app_id, files) in &files_by_app {
-                rows += warehouse.merge_event_files(app_id, files)?;
+        let mut summary = tokio::task::spawn_blocking(move || -> Result<LoadSummary, ActivityFailure> {
+            let mut summary = LoadSummary::default();
+            for ((app_id, table), files) in &files_by_table {
+                let merged = warehouse.merge_table_files(app_id, table, files)?;
+                match table.as_str() {
+                    "item_v2" => summary.item_rows_inserted += merged,
+                    "user_v2" => summary.user_rows_merged += merged,
+                    "session" => summary.session_rows_merged += merged,
+                    _ => summary.rows_inserted += merged,
+                }
             }
             drop(scratch);
-            Ok(rows)
+            Ok(summary)
         })
         .await
         .map_err(|join_error| ActivityFailure::LocalIo(std::io::Error::other(join_error.to_string())))??;
-        tracing::info!(project = %batch.project_id, manifest = %batch.manifest_key, files = manifest.entries.len(), rows_inserted, "loaded batch into DuckDB");
-        Ok(LoadSummary { batches: 1, files: manifest.entries.len() as u64, rows_inserted })
+        summary.batches = 1;
+        summary.files = manifest.entries.len() as u64;
+        tracing::info!(project = %batch.project_id, manifest = %batch.manifest_key, ?summary, "loaded batch into DuckDB");
+        Ok(summary)
     }
 }

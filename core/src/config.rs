@@ -37,6 +37,7 @@ pub struct Config {
     pub warehouse: WarehouseConfig,
     pub kafka: KafkaConfig,
     pub kinesis: KinesisConfig,
+    pub etl: EtlConfig,
     /// Projects (pipelines) and the apps that may send to them.
     pub projects: Vec<ProjectConfig>,
 }
@@ -151,6 +152,50 @@ pub struct KinesisConfig {
     pub shard_count: i32,
 }
 
+/// The enrichers an ETL chain may name, in their default order (`clickstream-etl` implements
+/// them under these names).
+pub const KNOWN_ENRICHERS: [&str; 4] = ["page_url", "traffic_source", "user_agent", "ip_geo"];
+
+/// How raw events become the processed tables (defaults for every project).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EtlConfig {
+    /// Enrichers run on every event, in this order: `page_url`, `traffic_source`, `user_agent`,
+    /// `ip_geo`. A project may name its own chain.
+    pub enrichers: Vec<String>,
+    /// uap-core's `regexes.yaml`, read by the `user_agent` enricher.
+    pub user_agent_regexes: PathBuf,
+    /// A MaxMind-format city database (GeoLite2-City), read by the `ip_geo` enricher.
+    pub geo_database: PathBuf,
+    /// Per-app traffic-source rules: `<dir>/<app id>/traffic_source_channel_rule_v1.json` and
+    /// `traffic_source_category_rule_v1.json` (CAoA's files); built-in rules when empty.
+    pub traffic_source_rules_dir: PathBuf,
+    /// Events older than this when they arrive are filtered (`_first_open`, `_first_visit` and
+    /// `_profile_set` are exempt).
+    pub freshness_hours: u64,
+    /// Drop events whose user agent is a bot's (needs the `user_agent` enricher).
+    pub filter_bots: bool,
+    /// Correct event times by the client's clock skew when requests carry `upload_timestamp`.
+    pub correct_clock_skew: bool,
+    /// Users not seen for this long are dropped from the `user_v2` state.
+    pub user_keep_days: u32,
+}
+
+impl Default for EtlConfig {
+    fn default() -> Self {
+        EtlConfig {
+            enrichers: KNOWN_ENRICHERS.iter().map(|name| name.to_string()).collect(),
+            user_agent_regexes: "/usr/share/clickstream/regexes.yaml".into(),
+            geo_database: "/usr/share/clickstream/GeoLite2-City.mmdb".into(),
+            traffic_source_rules_dir: PathBuf::new(),
+            freshness_hours: 72,
+            filter_bots: true,
+            correct_clock_skew: true,
+            user_keep_days: 180,
+        }
+    }
+}
+
 /// Where a project's collector sends raw records. Kafka and Kinesis are drained to S3 by the
 /// bridge, so S3 always holds the raw layer.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
@@ -185,6 +230,29 @@ pub struct ProjectConfig {
     /// Kinesis stream of this project (sink `kinesis`); the project id when empty.
     #[serde(default)]
     pub kinesis_stream: String,
+    /// This project's enricher chain; `etl.enrichers` when absent.
+    #[serde(default)]
+    pub enrichers: Option<Vec<String>>,
+    /// This project's freshness window; `etl.freshness_hours` when absent.
+    #[serde(default)]
+    pub freshness_hours: Option<u64>,
+}
+
+impl Default for ProjectConfig {
+    /// A project with no apps yet and every other key at its default.
+    fn default() -> Self {
+        ProjectConfig {
+            id: String::new(),
+            apps: Vec::new(),
+            etl_interval_seconds: default_etl_interval_seconds(),
+            etl_buffer_seconds: default_etl_buffer_seconds(),
+            sink: SinkKind::default(),
+            kafka_topic: String::new(),
+            kinesis_stream: String::new(),
+            enrichers: None,
+            freshness_hours: None,
+        }
+    }
 }
 
 impl ProjectConfig {
@@ -194,6 +262,15 @@ impl ProjectConfig {
 
     pub fn kinesis_stream(&self) -> &str {
         if self.kinesis_stream.is_empty() { &self.id } else { &self.kinesis_stream }
+    }
+
+    /// The enricher chain this project runs.
+    pub fn enrichers<'a>(&'a self, etl: &'a EtlConfig) -> &'a [String] {
+        self.enrichers.as_deref().unwrap_or(&etl.enrichers)
+    }
+
+    pub fn freshness_hours(&self, etl: &EtlConfig) -> u64 {
+        self.freshness_hours.unwrap_or(etl.freshness_hours)
     }
 }
 
@@ -242,6 +319,7 @@ impl Default for Config {
             },
             kinesis: KinesisConfig { endpoint: String::new(), region: "us-east-1".into(), shard_count: 2 },
             kafka: KafkaConfig { brokers: "127.0.0.1:9092".into(), topic_partitions: 3, bridge_group_id: "clickstream-bridge".into() },
+            etl: EtlConfig::default(),
             projects: Vec::new(),
         }
     }
@@ -320,6 +398,13 @@ impl Config {
         }
         crate::storage::StorageLocation::parse(&self.storage.url)
             .map_err(|error| invalid("storage.url", error.to_string()))?;
+        validate_enrichers("etl.enrichers", &self.etl.enrichers)?;
+        if self.etl.freshness_hours == 0 {
+            return Err(invalid("etl.freshness_hours", "must be greater than 0".into()));
+        }
+        if self.etl.user_keep_days == 0 {
+            return Err(invalid("etl.user_keep_days", "must be greater than 0".into()));
+        }
         let mut seen_apps = std::collections::HashSet::new();
         for (index, project) in self.projects.iter().enumerate() {
             let key = |field: &str| format!("projects[{index}].{field}");
@@ -343,8 +428,27 @@ impl Config {
             if project.etl_interval_seconds == 0 {
                 return Err(invalid(&key("etl_interval_seconds"), "must be greater than 0".into()));
             }
+            if let Some(enrichers) = &project.enrichers {
+                validate_enrichers(&key("enrichers"), enrichers)?;
+            }
+            if project.freshness_hours == Some(0) {
+                return Err(invalid(&key("freshness_hours"), "must be greater than 0".into()));
+            }
         }
         Ok(())
+    }
+
+    /// Every enricher some project runs (what the ETL worker must load).
+    pub fn enrichers_in_use(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for project in &self.projects {
+            for name in project.enrichers(&self.etl) {
+                if !names.contains(name) {
+                    names.push(name.clone());
+                }
+            }
+        }
+        names
     }
 
     /// The project an app belongs to, if the app is registered.
@@ -355,6 +459,19 @@ impl Config {
     pub fn project(&self, project_id: &str) -> Option<&ProjectConfig> {
         self.projects.iter().find(|project| project.id == project_id)
     }
+}
+
+fn validate_enrichers(key: &str, enrichers: &[String]) -> Result<(), ConfigError> {
+    let mut seen = std::collections::HashSet::new();
+    for name in enrichers {
+        if !KNOWN_ENRICHERS.contains(&name.as_str()) {
+            return Err(ConfigError::Invalid { key: key.into(), reason: format!("unknown enricher `{name}`; known: {}", KNOWN_ENRICHERS.join(", ")) });
+        }
+        if !seen.insert(name) {
+            return Err(ConfigError::Invalid { key: key.into(), reason: format!("enricher `{name}` is listed twice") });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -413,6 +530,22 @@ mod tests {
         ))
         .unwrap_err();
         assert!(error.to_string().contains("two projects"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_enricher_is_rejected_with_the_known_ones() {
+        let error = Config::from_figment(figment_with("[etl]\nenrichers = [\"user_agent\", \"weather\"]")).unwrap_err();
+        assert!(error.to_string().contains("etl.enrichers") && error.to_string().contains("weather") && error.to_string().contains("ip_geo"), "{error}");
+        let error = Config::from_figment(figment_with("[[projects]]\nid = \"a\"\napps = [\"x\"]\nenrichers = [\"page_url\", \"page_url\"]")).unwrap_err();
+        assert!(error.to_string().contains("projects[0].enrichers"), "{error}");
+    }
+
+    #[test]
+    fn a_project_chain_overrides_the_default() {
+        let config = Config::from_figment(figment_with("[[projects]]\nid = \"a\"\napps = [\"x\"]\nenrichers = [\"traffic_source\"]\n[[projects]]\nid = \"b\"\napps = [\"y\"]")).unwrap();
+        assert_eq!(config.projects[0].enrichers(&config.etl), ["traffic_source".to_string()]);
+        assert_eq!(config.projects[1].enrichers(&config.etl).len(), 4);
+        assert_eq!(config.enrichers_in_use().len(), 4);
     }
 
     #[test]

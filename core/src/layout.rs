@@ -8,6 +8,7 @@
 //! <project>/etl/state.json                                                      ETL watermark
 //! <project>/etl/user-state/app=A/shard=NN.ndjson.gz                            user_v2 state
 //! <project>/etl/plans/<window>.json                                             raw keys of one run
+//! <project>/etl/pending-users/<window>/<chunk>.ndjson.gz                        users to merge
 //! <project>/bridge/kinesis/<stream>/<shard>.json                             bridge checkpoints
 //! <project>/load-workflow/pending/<file id>.json                                files to load
 //! <project>/load-workflow/manifests/<batch id>.json                             CAoA load manifest
@@ -73,6 +74,21 @@ pub fn etl_state_key(project_id: &str) -> String {
     format!("{project_id}/etl/state.json")
 }
 
+/// User states a chunk of an ETL window saw, waiting for the window's user merge.
+pub fn pending_users_prefix(project_id: &str, window_start_ms: i64, window_end_ms: i64) -> String {
+    format!("{project_id}/etl/pending-users/{window_start_ms}-{window_end_ms}/")
+}
+
+pub fn pending_users_key(project_id: &str, window_start_ms: i64, window_end_ms: i64, chunk_id: &str) -> String {
+    format!("{}{chunk_id}.ndjson.gz", pending_users_prefix(project_id, window_start_ms, window_end_ms))
+}
+
+/// The table a processed key belongs to: the segment after `processed/`.
+pub fn table_of_processed_key(key: &str) -> Option<&str> {
+    let (_, after) = key.split_once("/data/processed/")?;
+    after.split('/').next().filter(|table| !table.is_empty())
+}
+
 pub fn etl_plan_key(project_id: &str, window_start_ms: i64, window_end_ms: i64) -> String {
     format!("{project_id}/etl/plans/{window_start_ms}-{window_end_ms}.json")
 }
@@ -113,5 +129,6 @@ mod tests {
             "demo/data/processed/event_v2/partition_app=app-1/partition_year=2026/partition_month=01/partition_day=02/c1.parquet"
         );
         assert_eq!(app_of_processed_key(&key), Some("app-1"));
+        assert_eq!(table_of_processed_key(&key), Some("event_v2"));
     }
 }

@@ -15,3 +15,5 @@ pub mod job;
 pub mod output;
 pub mod runner;
 pub mod user_state;
+pub mod engine;
+pub mod one_shot;

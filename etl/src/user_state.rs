@@ -173,7 +173,7 @@ fn read_states(path: &Path, mut each: impl FnMut(UserState)) -> Result<(), UserS
 }
 
 /// `user_v2` files, partitioned by the day of each user's latest event.
-fn write_user_rows(mut users: Vec<UserState>, context: &BatchContext, staging: &Path) -> Result<Vec<WrittenFile>, UserStateError> {
+pub fn write_user_rows(mut users: Vec<UserState>, context: &BatchContext, staging: &Path) -> Result<Vec<WrittenFile>, UserStateError> {
     let partition_of = |user: &UserState| (user.app_id.clone(), day_of(user.last_event_time_msec));
     users.sort_by(|left, right| (partition_of(left), &left.user_pseudo_id).cmp(&(partition_of(right), &right.user_pseudo_id)));
     let mut writer = PartitionedWriter::new(staging, &context.process_job_id);

@@ -11,6 +11,7 @@ pub mod names {
     pub const PLAN_ETL_WINDOW: &str = "plan_etl_window";
     pub const TRANSFORM_CHUNK: &str = "transform_chunk";
     pub const COMMIT_ETL_WINDOW: &str = "commit_etl_window";
+    pub const MERGE_WINDOW_USERS: &str = "merge_window_users";
     pub const PREPARE_LOAD_BATCH: &str = "prepare_load_batch";
     pub const LOAD_BATCH_INTO_WAREHOUSE: &str = "load_batch_into_warehouse";
     pub const COMPLETE_LOAD_BATCH: &str = "complete_load_batch";
@@ -30,6 +31,13 @@ impl EtlActivities {
     /// Transforms one chunk of the plan into Parquet and registers the files as pending loads.
     #[activity(name = names::TRANSFORM_CHUNK)]
     pub fn transform_chunk(_input: TransformChunkInput) -> Result<TransformCounters, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Folds the users a window's chunks saw into the cross-run user state and writes their
+    /// `user_v2` rows (registered as pending loads).
+    #[activity(name = names::MERGE_WINDOW_USERS)]
+    pub fn merge_window_users(_input: MergeUsersInput) -> Result<UserMergeSummary, ActivityError> {
         unimplemented!()
     }
 

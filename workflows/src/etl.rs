@@ -1,6 +1,7 @@
 //! `EtlWorkflow`: one scheduled run of a project's ETL.
 //!
-//! plan the window → transform its chunks (bounded fan-out) → commit the window → load.
+//! plan the window → transform its chunks (bounded fan-out) → merge the window's users into
+//! the user state → commit the window → load.
 //! Re-running a window rewrites the same Parquet keys (chunk ids are derived from the raw
 //! keys) and the warehouse merge skips events it already has, so a retry never duplicates.
 
@@ -13,6 +14,10 @@ use crate::{activities::EtlActivities, load::LoadDataWorkflow, types::*};
 
 /// How many transform activities of one run may be in flight at once.
 pub const MAX_PARALLEL_TRANSFORMS: usize = 4;
+
+/// Marks histories that include the user merge; runs started before it existed replay
+/// without it (Temporal's patching).
+pub const USER_MERGE_PATCH: &str = "merge-window-users";
 
 #[workflow]
 #[derive(Default)]
@@ -51,6 +56,21 @@ impl EtlWorkflow {
             }
         }
 
+        // One merge per window, after every chunk: the user state is read and written by one
+        // activity at a time. A window without raw objects has no users to merge.
+        let mut users = None;
+        if ctx.patched(USER_MERGE_PATCH) && plan.chunk_count > 0 {
+            let merge_activity = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(900)).retry_policy(crate::retry_policy()).build();
+            let merged = ctx
+                .execute_activity(
+                    EtlActivities::merge_window_users,
+                    MergeUsersInput { project_id: input.project_id.clone(), window_start_ms: plan.window_start_ms, window_end_ms: plan.window_end_ms },
+                    merge_activity,
+                )
+                .await?;
+            users = Some(merged);
+        }
+
         ctx.execute_activity(
             EtlActivities::commit_etl_window,
             CommitWindowInput { project_id: input.project_id.clone(), window_end_ms: plan.window_end_ms },
@@ -76,6 +96,6 @@ impl EtlWorkflow {
             .await?;
         let loaded = load.result().await?;
 
-        Ok(EtlRunSummary { plan, transformed, loaded })
+        Ok(EtlRunSummary { plan, transformed, users, loaded })
     }
 }

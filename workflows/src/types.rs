@@ -33,13 +33,34 @@ pub struct TransformChunkInput {
     pub chunk_index: u32,
 }
 
-/// Counters of a transform; added up over the chunks of a run.
+/// Counters of a transform; added up over the chunks of a run. Fields added after the first
+/// release default to 0, so results recorded by older runs still read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TransformCounters {
     pub raw_records: u64,
+    /// Events written to `event_v2`.
     pub events: u64,
+    /// Whole raw records quarantined (unreadable).
     pub quarantined_records: u64,
     pub files_written: u64,
+    /// Events found in the readable records.
+    #[serde(default)]
+    pub events_in: u64,
+    /// Single events quarantined (missing or unreadable fields).
+    #[serde(default)]
+    pub quarantined_events: u64,
+    #[serde(default)]
+    pub filtered_unknown_app: u64,
+    #[serde(default)]
+    pub filtered_stale: u64,
+    #[serde(default)]
+    pub filtered_future: u64,
+    #[serde(default)]
+    pub filtered_bot: u64,
+    #[serde(default)]
+    pub item_rows: u64,
+    #[serde(default)]
+    pub session_rows: u64,
 }
 
 impl TransformCounters {
@@ -48,7 +69,33 @@ impl TransformCounters {
         self.events += other.events;
         self.quarantined_records += other.quarantined_records;
         self.files_written += other.files_written;
+        self.events_in += other.events_in;
+        self.quarantined_events += other.quarantined_events;
+        self.filtered_unknown_app += other.filtered_unknown_app;
+        self.filtered_stale += other.filtered_stale;
+        self.filtered_future += other.filtered_future;
+        self.filtered_bot += other.filtered_bot;
+        self.item_rows += other.item_rows;
+        self.session_rows += other.session_rows;
     }
+}
+
+/// Input of the user merge that closes a window: the users its chunks saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergeUsersInput {
+    pub project_id: String,
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+}
+
+/// What the user merge of a window did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserMergeSummary {
+    /// Distinct users seen in the window (one `user_v2` row each).
+    pub users: u64,
+    /// Of those, users known from earlier windows.
+    pub returning_users: u64,
+    pub files_written: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +109,9 @@ pub struct CommitWindowInput {
 pub struct EtlRunSummary {
     pub plan: EtlPlan,
     pub transformed: TransformCounters,
+    /// Absent for runs that started before the user merge existed.
+    #[serde(default)]
+    pub users: Option<UserMergeSummary>,
     pub loaded: LoadSummary,
 }
 
@@ -92,7 +142,17 @@ pub struct LoadBatch {
 pub struct LoadSummary {
     pub batches: u64,
     pub files: u64,
+    /// New `event_v2` rows (events already loaded are skipped).
     pub rows_inserted: u64,
+    /// New `item_v2` rows.
+    #[serde(default)]
+    pub item_rows_inserted: u64,
+    /// `user_v2` rows inserted or replaced by a newer state of the user.
+    #[serde(default)]
+    pub user_rows_merged: u64,
+    /// `session` rows inserted or replaced by a preferred row of the session.
+    #[serde(default)]
+    pub session_rows_merged: u64,
 }
 
 impl LoadSummary {
@@ -100,5 +160,8 @@ impl LoadSummary {
         self.batches += other.batches;
         self.files += other.files;
         self.rows_inserted += other.rows_inserted;
+        self.item_rows_inserted += other.item_rows_inserted;
+        self.user_rows_merged += other.user_rows_merged;
+        self.session_rows_merged += other.session_rows_merged;
     }
 }

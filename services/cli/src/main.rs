@@ -47,6 +47,47 @@ enum Role {
     /// Send realistic SDK requests (web and mobile mixes) to a collector for a while, then print
     /// a one-line JSON summary: requests/s, events/s, p50/p99 latency, errors by status.
     Loadgen(LoadgenArguments),
+    /// Run the ETL engine once, outside Temporal: the code the scheduled EtlWorkflow runs.
+    Etl(EtlArguments),
+}
+
+#[derive(clap::Args)]
+struct EtlArguments {
+    #[command(subcommand)]
+    command: EtlCommand,
+}
+
+#[derive(Subcommand)]
+enum EtlCommand {
+    /// Transform raw records (CAoA's or ours) into event_v2, item_v2, user_v2 and session
+    /// Parquet, partitioned partition_app/partition_year/partition_month/partition_day.
+    /// Broken records go to <output>/_quarantine with the reason; user_v2 state is kept in
+    /// <output>/_user_state, so running again over new input continues it. Enricher data and
+    /// quality rules come from the [etl] configuration. Prints a summary on stderr and the
+    /// JSON report on stdout; exits 1 when the run fails, 2 when the request is wrong.
+    #[command(after_help = "Example: clickstream etl run --input raw/ --output out/ --project shop --apps shop-web,shop-ios")]
+    Run(EtlRunArguments),
+}
+
+#[derive(clap::Args)]
+struct EtlRunArguments {
+    /// A raw file (gzip or plain NDJSON, one request per line), a directory of them, or
+    /// s3://bucket/prefix (S3 endpoint and region from [storage]).
+    #[arg(long)]
+    input: String,
+    /// A directory, or s3://bucket/prefix.
+    #[arg(long)]
+    output: String,
+    /// The project id written to project_id.
+    #[arg(long)]
+    project: String,
+    /// Apps whose events are kept (comma-separated); the configured project's apps if omitted.
+    #[arg(long, value_delimiter = ',')]
+    apps: Vec<String>,
+    /// Enrichers to run, in order (comma-separated: page_url, traffic_source, user_agent,
+    /// ip_geo); the project's chain, else etl.enrichers, if omitted.
+    #[arg(long, value_delimiter = ',')]
+    enrichers: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -77,9 +118,10 @@ struct LoadgenArguments {
 fn main() -> std::process::ExitCode {
     let command = Command::parse();
     serve::init_logging();
-    if let Role::Loadgen(arguments) = command.role {
-        return run_loadgen(arguments);
-    }
+    let role = match command.role {
+        Role::Loadgen(arguments) => return run_loadgen(arguments),
+        other => other,
+    };
     let config = match clickstream_core::Config::load(command.config.as_deref()) {
         Ok(config) => std::sync::Arc::new(config),
         Err(error) => {
@@ -87,9 +129,12 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if let Role::Etl(EtlArguments { command: EtlCommand::Run(arguments) }) = role {
+        return run_etl(arguments, &config);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the tokio runtime starts");
     let outcome = runtime.block_on(async {
-        match command.role {
+        match role {
             Role::Ingest => serve::run(config, command.config.clone(), serve::Roles { ingest: true, ..serve::Roles::NONE }).await,
             Role::Worker => serve::run(config, command.config.clone(), serve::Roles { worker: true, ..serve::Roles::NONE }).await,
             Role::Console => serve::run(config, command.config.clone(), serve::Roles { console: true, ..serve::Roles::NONE }).await,
@@ -98,13 +143,41 @@ fn main() -> std::process::ExitCode {
                 let needs_bridge = config.projects.iter().any(|project| project.sink != clickstream_core::config::SinkKind::S3);
                 serve::run(config, command.config.clone(), serve::Roles { ingest: true, worker: true, console: true, bridge: needs_bridge }).await
             }
-            Role::Loadgen(_) => unreachable!("handled before the configuration is read"),
+            Role::Loadgen(_) | Role::Etl(_) => unreachable!("handled before the services start"),
         }
     });
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("clickstream: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `clickstream etl run`: exit 2 for a wrong request, 1 for a failed run.
+fn run_etl(arguments: EtlRunArguments, config: &clickstream_core::Config) -> std::process::ExitCode {
+    let request = clickstream_etl::one_shot::OneShotRequest {
+        input: arguments.input,
+        output: arguments.output,
+        project_id: arguments.project,
+        apps: arguments.apps,
+        enrichers: arguments.enrichers,
+        show_progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the tokio runtime starts");
+    match runtime.block_on(clickstream_etl::one_shot::run_one_shot(request, config)) {
+        Ok(report) => {
+            eprintln!("{}", clickstream_etl::one_shot::summary_text(&report));
+            println!("{}", serde_json::to_string(&report).expect("the report serializes"));
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error @ clickstream_etl::one_shot::OneShotError::Usage(_)) => {
+            eprintln!("clickstream etl run: {error}");
+            std::process::ExitCode::from(2)
+        }
+        Err(error) => {
+            eprintln!("clickstream etl run: {error}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -50,6 +50,14 @@ pub async fn run(config: Arc<Config>, config_file: Option<std::path::PathBuf>, r
         servers.spawn(serve_http("ingest", config.ingest.listen, router, shutdown.clone()));
         ingest_drain = Some((service.spool_writer, service.shipper));
     }
+    // The enrichers' data is loaded before anything is served, so a missing file stops the
+    // process at start with the key to fix.
+    let etl_engine = if roles.worker {
+        let engine = clickstream_worker::EtlEngine::load(config.clone()).context("loading the ETL enrichers' data (see the [etl] configuration)")?;
+        Some(Arc::new(engine))
+    } else {
+        None
+    };
     let warehouse = if roles.console {
         let path = config.warehouse.duckdb_path.clone();
         let warehouse = clickstream_activities::DuckDbWarehouse::open(&path).with_context(|| format!("opening the DuckDB warehouse {}", path.display()))?;
@@ -79,7 +87,7 @@ pub async fn run(config: Arc<Config>, config_file: Option<std::path::PathBuf>, r
     }
 
     if roles.worker || warehouse.is_some() {
-        run_temporal_workers(&config, &storage, roles.worker, warehouse, shutdown.clone()).await?;
+        run_temporal_workers(&config, &storage, etl_engine, warehouse, shutdown.clone()).await?;
     } else {
         shutdown.cancelled().await;
     }
@@ -107,7 +115,7 @@ pub async fn run(config: Arc<Config>, config_file: Option<std::path::PathBuf>, r
 async fn run_temporal_workers(
     config: &Arc<Config>,
     storage: &Storage,
-    etl: bool,
+    etl: Option<Arc<clickstream_worker::EtlEngine>>,
     warehouse: Option<Arc<clickstream_activities::DuckDbWarehouse>>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -117,9 +125,9 @@ async fn run_temporal_workers(
     };
     let runtime = clickstream_worker::runtime()?;
     let mut workers = Vec::new();
-    if etl {
+    if let Some(engine) = etl {
         clickstream_worker::ensure_etl_schedules(&client, config).await?;
-        workers.push(clickstream_worker::etl_worker(&runtime, client.clone(), config.clone(), storage.clone())?);
+        workers.push(clickstream_worker::etl_worker(&runtime, client.clone(), engine, storage.clone())?);
     }
     if let Some(warehouse) = warehouse {
         workers.push(clickstream_worker::warehouse_worker(&runtime, client.clone(), config, storage.clone(), warehouse)?);

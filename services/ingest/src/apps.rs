@@ -82,15 +82,7 @@ mod tests {
     use clickstream_core::ProjectConfig;
 
     fn project(id: &str, apps: &[&str]) -> ProjectConfig {
-        ProjectConfig {
-            id: id.into(),
-            apps: apps.iter().map(|app| app.to_string()).collect(),
-            etl_interval_seconds: 60,
-            etl_buffer_seconds: 10,
-            sink: Default::default(),
-            kafka_topic: String::new(),
-            kinesis_stream: String::new(),
-        }
+        ProjectConfig { id: id.into(), apps: apps.iter().map(|app| app.to_string()).collect(), ..ProjectConfig::default() }
     }
 
     #[test]

@@ -21,15 +21,7 @@ fn config(spool_dir: &std::path::Path) -> Arc<Config> {
     config.ingest.spool_dir = spool_dir.to_path_buf();
     config.ingest.sink_batch_max_age_ms = 20;
     config.ingest.max_body_bytes = 4096;
-    config.projects.push(clickstream_core::ProjectConfig {
-        id: "proj".into(),
-        apps: vec!["app-1".into()],
-        etl_interval_seconds: 60,
-        etl_buffer_seconds: 1,
-        sink: Default::default(),
-        kafka_topic: String::new(),
-        kinesis_stream: String::new(),
-    });
+    config.projects.push(clickstream_core::ProjectConfig { id: "proj".into(), apps: vec!["app-1".into()], etl_buffer_seconds: 1, ..Default::default() });
     Arc::new(config)
 }
 

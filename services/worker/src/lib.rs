@@ -12,6 +12,7 @@ use std::{sync::Arc, time::Duration};
 
 use clickstream_activities::{DuckDbWarehouse, EtlActivityImplementations, WarehouseActivityImplementations};
 use clickstream_core::{Config, ProjectConfig, storage::Storage};
+pub use clickstream_etl::engine::EtlEngine;
 use clickstream_workflows::{EtlWorkflow, LoadDataWorkflow, types::EtlInput};
 use temporalio_client::{
     Client, ClientOptions, Connection, ConnectionOptions,
@@ -120,16 +121,17 @@ pub fn runtime() -> Result<Runtime, WorkerError> {
     Runtime::from_current_tokio(Default::default()).map_err(|error| WorkerError::Runtime(error.to_string()))
 }
 
-/// The worker of the ETL task queue: every workflow and the ETL activities.
-pub fn etl_worker(runtime: &Runtime, client: Client, config: Arc<Config>, storage: Storage) -> Result<Worker, WorkerError> {
-    let task_queue = config.temporal.task_queue.clone();
+/// The worker of the ETL task queue: every workflow and the ETL activities, which run the
+/// configured ETL engine (load it once per process with [`EtlEngine::load`]).
+pub fn etl_worker(runtime: &Runtime, client: Client, engine: Arc<EtlEngine>, storage: Storage) -> Result<Worker, WorkerError> {
+    let task_queue = engine.config().temporal.task_queue.clone();
     let create_error = |reason: String| WorkerError::CreateWorker { task_queue: task_queue.clone(), reason };
     let options = WorkerOptions::new(task_queue.clone())
         .register_workflow::<EtlWorkflow>()
         .map_err(|error| create_error(error.to_string()))?
         .register_workflow::<LoadDataWorkflow>()
         .map_err(|error| create_error(error.to_string()))?
-        .register_activities(EtlActivityImplementations { storage, config: config.clone() })
+        .register_activities(EtlActivityImplementations { storage, engine })
         .build();
     Worker::new(runtime, client, options).map_err(|error| create_error(error.to_string()))
 }

@@ -4,7 +4,8 @@
 //! LoadDataWorkflow) end to end over a local object store and DuckDB, then replays both
 //! histories against the current code. With `CLICKSTREAM_RECORD_HISTORIES=1` it also writes
 //! them to `workflows/tests/histories/`, which `recorded_histories_replay` replays on every
-//! run, so a change that breaks determinism for runs already in flight fails here.
+//! run, so a change that breaks determinism for runs already in flight fails here. Histories of
+//! earlier workflow versions (`*_before_*.pb`) stay, to check the patches that keep them working.
 
 use std::{io::Write, path::PathBuf, sync::Arc, time::Duration};
 
@@ -32,11 +33,16 @@ fn replayer() -> WorkflowReplayer {
     WorkflowReplayer::new(options).expect("the replayer starts")
 }
 
+/// The enrichers' data that local/test installs and names in the environment.
+fn enrichment_file(variable: &str) -> PathBuf {
+    std::env::var(variable).unwrap_or_else(|_| panic!("{variable} is not set: run the tests through local/test, which installs the enrichers' data")).into()
+}
+
 fn raw_object(app_id: &str, event_ids: &[&str]) -> Vec<u8> {
     let now_ms = chrono::Utc::now().timestamp_millis();
     let events: Vec<serde_json::Value> = event_ids
         .iter()
-        .map(|id| serde_json::json!({"event_type": "_page_view", "event_id": id, "app_id": app_id, "timestamp": now_ms}))
+        .map(|id| serde_json::json!({"event_type": "_page_view", "event_id": id, "app_id": app_id, "timestamp": now_ms, "unique_id": "user-1", "attributes": {"_session_id": "s1"}}))
         .collect();
     let record = serde_json::json!({"appId": app_id, "data": serde_json::Value::Array(events).to_string(), "uri": "/collect?appId=x&event_bundle_sequence_id=2", "ingest_time": now_ms});
     let broken = "{not json";
@@ -54,7 +60,9 @@ async fn etl_and_load_workflows_complete_and_replay() {
     config.temporal.task_queue = "test-etl".into();
     config.temporal.warehouse_task_queue = "test-warehouse".into();
     config.storage.url = format!("file://{}/data", directory.path().display());
-    config.projects.push(ProjectConfig { id: "proj".into(), apps: vec!["app-1".into()], etl_interval_seconds: 60, etl_buffer_seconds: 0, sink: Default::default(), kafka_topic: String::new(), kinesis_stream: String::new() });
+    config.etl.user_agent_regexes = enrichment_file("CLICKSTREAM_ETL__USER_AGENT_REGEXES");
+    config.etl.geo_database = enrichment_file("CLICKSTREAM_ETL__GEO_DATABASE");
+    config.projects.push(ProjectConfig { id: "proj".into(), apps: vec!["app-1".into()], etl_buffer_seconds: 0, ..ProjectConfig::default() });
     let config = Arc::new(config);
     let storage = Storage::open(&config.storage).unwrap();
     let warehouse = Arc::new(DuckDbWarehouse::open(&directory.path().join("w.duckdb")).unwrap());
@@ -68,7 +76,8 @@ async fn etl_and_load_workflows_complete_and_replay() {
 
     let client = clickstream_worker::connect(&config, Duration::from_secs(30)).await.unwrap();
     let runtime = clickstream_worker::runtime().unwrap();
-    let mut etl_worker = clickstream_worker::etl_worker(&runtime, client.clone(), config.clone(), storage.clone()).unwrap();
+    let engine = Arc::new(clickstream_worker::EtlEngine::load(config.clone()).expect("the enrichers' data loads (local/test installs it)"));
+    let mut etl_worker = clickstream_worker::etl_worker(&runtime, client.clone(), engine, storage.clone()).unwrap();
     let mut warehouse_worker = clickstream_worker::warehouse_worker(&runtime, client.clone(), &config, storage.clone(), warehouse.clone()).unwrap();
     let stop_etl = etl_worker.shutdown_handle();
     let stop_warehouse = warehouse_worker.shutdown_handle();
@@ -102,6 +111,9 @@ async fn etl_and_load_workflows_complete_and_replay() {
     assert_eq!(summary.transformed.events, 4);
     assert_eq!(summary.transformed.quarantined_records, 2);
     assert_eq!(summary.loaded.rows_inserted, 3, "e2 is sent twice and stored once");
+    assert_eq!(summary.users.as_ref().map(|users| users.users), Some(1), "the window's user is merged");
+    assert_eq!(summary.loaded.user_rows_merged, 1);
+    assert_eq!(summary.loaded.session_rows_merged, 1, "both chunks saw session s1; one row is kept");
     assert_eq!(warehouse.count_distinct_events("app-1", 0, i64::MAX).unwrap(), 3);
 
     let quarantine: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(storage.store.list(Some(&Path::from("proj/data/quarantine")))).await.unwrap();
@@ -129,7 +141,9 @@ async fn recorded_histories_replay() {
         .collect();
     files.sort();
     let names: Vec<String> = files.iter().map(|path| path.file_stem().unwrap().to_string_lossy().into_owned()).collect();
-    assert_eq!(names, ["etl_workflow", "load_data_workflow"], "one recorded history per workflow");
+    // One history per workflow as it runs now, and the histories of earlier versions that runs
+    // in flight during an upgrade may still have (their patches must keep replaying).
+    assert_eq!(names, ["etl_workflow", "etl_workflow_before_user_merge", "load_data_workflow"], "the recorded histories");
     let replayer = replayer();
     for file in files {
         let history = History::decode(std::fs::read(&file).unwrap().as_slice()).unwrap();

@@ -1,0 +1,107 @@
+//! The engine as a service configures it: the enrichers' shared data loaded once from the
+//! configuration, and the job settings of each project.
+
+use std::{collections::HashSet, sync::Arc};
+
+use clickstream_core::Config;
+
+use crate::{
+    enrich::{EnricherKind, EnrichmentError, EnrichmentFiles, EnrichmentResources},
+    job::JobSettings,
+    transform::QualityRules,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Enrichment(#[from] EnrichmentError),
+    /// The configuration names no such project; retrying does not help.
+    #[error("project `{0}` is not configured")]
+    UnknownProject(String),
+}
+
+pub struct EtlEngine {
+    config: Arc<Config>,
+    resources: Arc<EnrichmentResources>,
+}
+
+/// The enricher kinds of configured names (validated by the configuration already).
+pub fn enricher_kinds(names: &[String]) -> Vec<EnricherKind> {
+    names.iter().filter_map(|name| EnricherKind::parse(name)).collect()
+}
+
+fn configured_path(path: &std::path::Path) -> Option<&std::path::Path> {
+    (!path.as_os_str().is_empty()).then_some(path)
+}
+
+impl EtlEngine {
+    /// Loads what the enrichers of every configured project need; a missing or unreadable
+    /// file fails here, at start, with the configuration key to fix.
+    pub fn load(config: Arc<Config>) -> Result<EtlEngine, EngineError> {
+        let kinds = enricher_kinds(&config.enrichers_in_use());
+        let files = EnrichmentFiles {
+            user_agent_regexes: configured_path(&config.etl.user_agent_regexes),
+            geo_database: configured_path(&config.etl.geo_database),
+            traffic_source_rules_dir: configured_path(&config.etl.traffic_source_rules_dir),
+        };
+        let resources = Arc::new(EnrichmentResources::load(&files, &kinds)?);
+        Ok(EtlEngine { config, resources })
+    }
+
+    pub fn resources(&self) -> Arc<EnrichmentResources> {
+        self.resources.clone()
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// How a job of this project runs.
+    pub fn job_settings(&self, project_id: &str, job_id: &str) -> Result<JobSettings, EngineError> {
+        let project = self.config.project(project_id).ok_or_else(|| EngineError::UnknownProject(project_id.to_string()))?;
+        let etl = &self.config.etl;
+        Ok(JobSettings {
+            rules: QualityRules {
+                project_id: project.id.clone(),
+                apps: project.apps.iter().cloned().collect::<HashSet<String>>(),
+                freshness_msec: project.freshness_hours(etl) as i64 * 3_600_000,
+                correct_clock_skew: etl.correct_clock_skew,
+            },
+            enrichers: enricher_kinds(project.enrichers(etl)),
+            filter_bots: etl.filter_bots,
+            job_id: job_id.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_configuration_knows_every_enricher_by_its_name() {
+        let known: Vec<&str> = clickstream_core::config::KNOWN_ENRICHERS.to_vec();
+        let implemented: Vec<&str> = EnricherKind::ALL.iter().map(|kind| kind.name()).collect();
+        assert_eq!(known, implemented);
+    }
+
+    #[test]
+    fn a_missing_regexes_file_is_an_error_naming_the_key() {
+        let mut config = Config::default();
+        config.etl.user_agent_regexes = "/nonexistent/regexes.yaml".into();
+        config.projects.push(clickstream_core::ProjectConfig { id: "p".into(), apps: vec!["a".into()], enrichers: Some(vec!["user_agent".into()]), ..Default::default() });
+        let error = EtlEngine::load(Arc::new(config)).err().unwrap();
+        assert!(error.to_string().contains("/nonexistent/regexes.yaml"), "{error}");
+    }
+
+    #[test]
+    fn projects_get_their_own_settings() {
+        let mut config = Config::default();
+        config.projects.push(clickstream_core::ProjectConfig { id: "p".into(), apps: vec!["a".into()], enrichers: Some(vec!["traffic_source".into()]), freshness_hours: Some(1), ..Default::default() });
+        let engine = EtlEngine::load(Arc::new(config)).unwrap();
+        let settings = engine.job_settings("p", "job").unwrap();
+        assert_eq!(settings.enrichers, vec![EnricherKind::TrafficSource]);
+        assert_eq!(settings.rules.freshness_msec, 3_600_000);
+        assert!(matches!(engine.job_settings("other", "job"), Err(EngineError::UnknownProject(_))));
+    }
+}
