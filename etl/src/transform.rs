@@ -151,7 +151,10 @@ fn event_timing(event: &SdkEvent<'_>, context: &RecordContext<'_>, rules: &Quali
     if rules.correct_clock_skew {
         if let Some(upload) = context.upload_time_msec {
             let difference = ingest - upload;
-            if difference.abs() > CLOCK_SKEW_TOLERANCE_MSEC {
+            // A correction that would put the event after its arrival is no correction: the
+            // upload time is wrong (0, a counter), not the clock; the event keeps its time.
+            let plausible = client_time + difference <= ingest + CLOCK_SKEW_TOLERANCE_MSEC;
+            if difference.abs() > CLOCK_SKEW_TOLERANCE_MSEC && plausible {
                 shift = difference;
                 reason = Some(format!("ingestTimestamp is {difference} millis ahead of uploadTimestamp, isFutureEvent: {}", client_time > ingest));
             }
@@ -298,6 +301,11 @@ mod tests {
         let (kept, counters, _) = run(&line(&events, now, Some(device_upload)), &rules(&["a"]));
         assert_eq!(kept, vec![("e".to_string(), now - 60_000)]);
         assert_eq!(counters.time_corrected, 1);
+
+        // An upload time that is no clock reading (here 1 ms after the epoch) corrects nothing.
+        let (kept, counters, _) = run(&line(&events, now, Some(1)), &rules(&["a"]));
+        assert_eq!(kept, vec![("e".to_string(), device_upload - 60_000)]);
+        assert_eq!(counters.time_corrected, 0);
 
         let mut without_correction = rules(&["a"]);
         without_correction.correct_clock_skew = false;
