@@ -67,6 +67,25 @@ enum EtlCommand {
     /// JSON report on stdout; exits 1 when the run fails, 2 when the request is wrong.
     #[command(after_help = "Example: clickstream etl run --input raw/ --output out/ --project shop --apps shop-web,shop-ios")]
     Run(EtlRunArguments),
+    /// Write realistic raw data (what the collector writes) for benchmarks and trials: requests
+    /// of 10 events from web visitors and Android/iOS app users, with sessions, referrers and
+    /// UTM links, items, purchases, user attributes and some crawlers. Deterministic per seed.
+    Generate(EtlGenerateArguments),
+}
+
+#[derive(clap::Args)]
+struct EtlGenerateArguments {
+    /// Directory for the raw objects (raw-NNNNN.gz, gzip NDJSON).
+    #[arg(long)]
+    output: PathBuf,
+    /// How many events.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// App ids the events belong to (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "demo-app")]
+    apps: Vec<String>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(clap::Args)]
@@ -120,6 +139,7 @@ fn main() -> std::process::ExitCode {
     serve::init_logging();
     let role = match command.role {
         Role::Loadgen(arguments) => return run_loadgen(arguments),
+        Role::Etl(EtlArguments { command: EtlCommand::Generate(arguments) }) => return generate_raw_data(arguments),
         other => other,
     };
     let config = match clickstream_core::Config::load(command.config.as_deref()) {
@@ -178,6 +198,26 @@ fn run_etl(arguments: EtlRunArguments, config: &clickstream_core::Config) -> std
         }
         Err(error) => {
             eprintln!("clickstream etl run: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `clickstream etl generate`: needs no configuration.
+fn generate_raw_data(arguments: EtlGenerateArguments) -> std::process::ExitCode {
+    let mut settings = clickstream_loadgen::raw::RawDataSettings::new(arguments.apps, arguments.events);
+    settings.seed = arguments.seed;
+    let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) { indicatif::ProgressBar::new(arguments.events) } else { indicatif::ProgressBar::hidden() };
+    bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events [{elapsed_precise}]").expect("static template"));
+    let generated = clickstream_loadgen::raw::generate_raw_objects(&settings, &arguments.output, |events| bar.set_position(events));
+    bar.finish_and_clear();
+    match generated {
+        Ok(summary) => {
+            println!("{}", serde_json::to_string(&summary).expect("the summary serializes"));
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("clickstream etl generate: cannot write {}: {error}", arguments.output.display());
             std::process::ExitCode::FAILURE
         }
     }

@@ -5,6 +5,8 @@
 //! `accepted_ids_file` the ids of events that got a 200 are written out, so a test can check
 //! that every acknowledged event reached the store.
 
+pub mod raw;
+
 use std::{
     collections::BTreeMap,
     sync::{
