@@ -8,10 +8,17 @@
 //! order-preserving splits on resize of OpenJDK's HashMap (no tree bins: they only appear with
 //! eight colliding keys in one bucket, far beyond the maps of one event).
 
-/// A map that remembers where Java's HashMap would iterate each key.
+/// A map that knows where Java's HashMap would iterate each key.
+///
+/// Only the table's capacity is simulated, not its buckets: a key is appended to the end of
+/// its bucket, and a resize splits each bucket into two while keeping their order, so a
+/// bucket always lists its keys in insertion order, and the iteration order is the insertion
+/// order stably sorted by bucket index at the final capacity.
 pub struct JavaHashMapOrder<V> {
-    table: Vec<Vec<(u32, String, V)>>,
-    size: usize,
+    /// (spread hash, key, value), in the order the keys were first inserted.
+    entries: Vec<(u32, String, V)>,
+    /// Table capacity; 0 before the first insertion.
+    capacity: usize,
     threshold: usize,
 }
 
@@ -36,7 +43,7 @@ fn table_size_for(capacity: usize) -> usize {
 
 impl<V> Default for JavaHashMapOrder<V> {
     fn default() -> Self {
-        JavaHashMapOrder { table: Vec::new(), size: 0, threshold: 0 }
+        JavaHashMapOrder { entries: Vec::new(), capacity: 0, threshold: 0 }
     }
 }
 
@@ -46,51 +53,39 @@ impl<V> JavaHashMapOrder<V> {
     }
 
     pub fn len(&self) -> usize {
-        self.size
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.size == 0
+        self.entries.is_empty()
     }
 
+    /// `HashMap.resize()`: the new capacity and threshold.
     fn resize(&mut self) {
-        let old_capacity = self.table.len();
-        let (new_capacity, new_threshold) = if old_capacity > 0 {
-            let new_capacity = old_capacity * 2;
-            let threshold = if old_capacity >= DEFAULT_CAPACITY { self.threshold * 2 } else { (new_capacity as f64 * LOAD_FACTOR) as usize };
-            (new_capacity, threshold)
+        let (capacity, threshold) = if self.capacity > 0 {
+            let capacity = self.capacity * 2;
+            let threshold = if self.capacity >= DEFAULT_CAPACITY { self.threshold * 2 } else { (capacity as f64 * LOAD_FACTOR) as usize };
+            (capacity, threshold)
         } else if self.threshold > 0 {
             (self.threshold, (self.threshold as f64 * LOAD_FACTOR) as usize)
         } else {
             (DEFAULT_CAPACITY, (DEFAULT_CAPACITY as f64 * LOAD_FACTOR) as usize)
         };
-        let mut new_table: Vec<Vec<(u32, String, V)>> = (0..new_capacity).map(|_| Vec::new()).collect();
-        for (index, bucket) in std::mem::take(&mut self.table).into_iter().enumerate() {
-            // Each bucket splits into a "low" and a "high" half, keeping relative order.
-            for entry in bucket {
-                let target = if entry.0 as usize & old_capacity == 0 { index } else { index + old_capacity };
-                new_table[target].push(entry);
-            }
-        }
-        self.table = new_table;
-        self.threshold = new_threshold;
+        self.capacity = capacity;
+        self.threshold = threshold;
     }
 
     /// `HashMap.put`: a new key goes to the end of its bucket; an existing key keeps its place.
     pub fn put(&mut self, key: String, value: V) {
-        let hash = spread(java_string_hash(&key));
-        if self.table.is_empty() {
+        if self.capacity == 0 {
             self.resize();
         }
-        let bucket_index = hash as usize & (self.table.len() - 1);
-        let bucket = &mut self.table[bucket_index];
-        if let Some(entry) = bucket.iter_mut().find(|entry| entry.1 == key) {
+        if let Some(entry) = self.entries.iter_mut().find(|entry| entry.1 == key) {
             entry.2 = value;
             return;
         }
-        bucket.push((hash, key, value));
-        self.size += 1;
-        if self.size > self.threshold {
+        self.entries.push((spread(java_string_hash(&key)), key, value));
+        if self.entries.len() > self.threshold {
             self.resize();
         }
     }
@@ -101,13 +96,13 @@ impl<V> JavaHashMapOrder<V> {
         if incoming == 0 {
             return;
         }
-        if self.table.is_empty() {
+        if self.capacity == 0 {
             let wanted = (incoming as f64 / LOAD_FACTOR + 1.0) as usize;
             if wanted > self.threshold {
                 self.threshold = table_size_for(wanted);
             }
         } else {
-            while incoming > self.threshold && self.table.len() < MAXIMUM_CAPACITY {
+            while incoming > self.threshold && self.capacity < MAXIMUM_CAPACITY {
                 self.resize();
             }
         }
@@ -117,8 +112,10 @@ impl<V> JavaHashMapOrder<V> {
     }
 
     /// The entries in the order Java's HashMap iterates them.
-    pub fn into_entries(self) -> Vec<(String, V)> {
-        self.table.into_iter().flatten().map(|(_, key, value)| (key, value)).collect()
+    pub fn into_entries(mut self) -> Vec<(String, V)> {
+        let mask = self.capacity.saturating_sub(1) as u32;
+        self.entries.sort_by_key(|entry| entry.0 & mask);
+        self.entries.into_iter().map(|(_, key, value)| (key, value)).collect()
     }
 }
 
@@ -143,6 +140,74 @@ mod tests {
         assert_eq!(java_string_hash("a"), 97);
         assert_eq!(java_string_hash("hashCode") as i32, 147696667);
         assert_eq!(java_string_hash("é") , 0xE9);
+    }
+
+    /// Java's HashMap as it is: a table of buckets, resized by splitting each bucket.
+    struct BucketModel {
+        table: Vec<Vec<(u32, String)>>,
+        size: usize,
+        threshold: usize,
+    }
+
+    impl BucketModel {
+        fn resize(&mut self) {
+            let old = self.table.len();
+            let (capacity, threshold) = if old > 0 {
+                (old * 2, if old >= 16 { self.threshold * 2 } else { (old * 2) * 3 / 4 })
+            } else if self.threshold > 0 {
+                (self.threshold, self.threshold * 3 / 4)
+            } else {
+                (16, 12)
+            };
+            let mut table: Vec<Vec<(u32, String)>> = (0..capacity).map(|_| Vec::new()).collect();
+            for (index, bucket) in std::mem::take(&mut self.table).into_iter().enumerate() {
+                for entry in bucket {
+                    let target = if entry.0 as usize & old == 0 { index } else { index + old };
+                    table[target].push(entry);
+                }
+            }
+            self.table = table;
+            self.threshold = threshold;
+        }
+
+        fn put(&mut self, key: String) {
+            if self.table.is_empty() {
+                self.resize();
+            }
+            let hash = spread(java_string_hash(&key));
+            let bucket = hash as usize & (self.table.len() - 1);
+            if self.table[bucket].iter().any(|entry| entry.1 == key) {
+                return;
+            }
+            self.table[bucket].push((hash, key));
+            self.size += 1;
+            if self.size > self.threshold {
+                self.resize();
+            }
+        }
+
+        fn keys(self) -> Vec<String> {
+            self.table.into_iter().flatten().map(|(_, key)| key).collect()
+        }
+    }
+
+    #[test]
+    fn the_order_equals_a_bucket_by_bucket_simulation() {
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        for round in 0..300 {
+            let count = next() % 60;
+            let keys: Vec<String> = (0..count).map(|_| format!("k{}_{}", next() % 90, round % 3)).collect();
+            let mut model = BucketModel { table: Vec::new(), size: 0, threshold: 0 };
+            for key in &keys {
+                model.put(key.clone());
+            }
+            let ours: Vec<String> = java_hash_map_from(keys.iter().map(|key| (key.clone(), ()))).into_entries().into_iter().map(|(key, _)| key).collect();
+            assert_eq!(ours, model.keys(), "keys {keys:?}");
+        }
     }
 
     /// The fixture `transform_v3_event.json` lists its custom parameters in this order: top-level

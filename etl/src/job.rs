@@ -16,6 +16,7 @@ use std::{
 };
 
 use flate2::{Compression, write::GzEncoder};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -73,6 +74,31 @@ pub struct TableRows {
     pub user_states: u64,
 }
 
+/// Where a job spent its time (seconds of the thread running it), for benchmarks and tuning.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTimes {
+    /// Reading raw objects: decompression and line splitting.
+    pub read: f64,
+    /// Raw records to request bodies (JSON, base64, gzip).
+    pub decode: f64,
+    /// Events to rows: parsing, quality rules, field mapping.
+    pub transform: f64,
+    /// Each enricher, by name.
+    pub enrich: std::collections::BTreeMap<String, f64>,
+    /// Sessions and users.
+    pub aggregate: f64,
+    /// Arrow columns and Parquet files.
+    pub encode: f64,
+}
+
+/// Seconds since `start`, and `start` moved to now.
+fn lap(start: &mut std::time::Instant) -> f64 {
+    let now = std::time::Instant::now();
+    let seconds = (now - *start).as_secs_f64();
+    *start = now;
+    seconds
+}
+
 /// Everything a finished job produced, in its staging directory.
 #[derive(Debug, Clone)]
 pub struct JobOutput {
@@ -84,6 +110,7 @@ pub struct JobOutput {
     pub quarantine_file: Option<PathBuf>,
     pub counters: QualityCounters,
     pub rows: TableRows,
+    pub phases: PhaseTimes,
 }
 
 /// A gzip NDJSON file written line by line, created on the first line.
@@ -135,6 +162,7 @@ pub struct EtlJob {
     quarantine_file: NdjsonFile,
     counters: QualityCounters,
     rows: TableRows,
+    phases: PhaseTimes,
 }
 
 impl EtlJob {
@@ -157,6 +185,7 @@ impl EtlJob {
             users: UserCollector::default(),
             counters: QualityCounters::default(),
             rows: TableRows::default(),
+            phases: PhaseTimes::default(),
         }
     }
 
@@ -169,6 +198,8 @@ impl EtlJob {
     /// records before it are processed, and the warehouse drops their duplicates if the object
     /// is reprocessed). Other read errors fail the job: they may pass on a retry.
     pub fn process_object(&mut self, mut reader: impl BufRead, input_name: &str) -> Result<(), JobError> {
+        let started = std::time::Instant::now();
+        let processing_before = self.processing_seconds();
         let mut lines = Vec::with_capacity(RECORDS_PER_BATCH);
         let mut buffer = Vec::with_capacity(4096);
         loop {
@@ -187,7 +218,9 @@ impl EtlJob {
             while buffer.last().is_some_and(|byte| *byte == b'\n' || *byte == b'\r') {
                 buffer.pop();
             }
-            let line = match String::from_utf8(std::mem::take(&mut buffer)) {
+            // A fresh buffer of the same capacity: the next line needs no growing.
+            let capacity = buffer.capacity();
+            let line = match String::from_utf8(std::mem::replace(&mut buffer, Vec::with_capacity(capacity))) {
                 Ok(line) => line,
                 Err(not_utf8) => {
                     self.counters.raw_records += 1;
@@ -209,11 +242,18 @@ impl EtlJob {
         if !lines.is_empty() {
             self.process_batch(&lines, input_name)?;
         }
+        self.phases.read += started.elapsed().as_secs_f64() - (self.processing_seconds() - processing_before);
         Ok(())
+    }
+
+    fn processing_seconds(&self) -> f64 {
+        let phases = &self.phases;
+        phases.decode + phases.transform + phases.enrich.values().sum::<f64>() + phases.aggregate + phases.encode
     }
 
     /// Processes one batch of raw record lines.
     pub fn process_batch(&mut self, lines: &[String], input_name: &str) -> Result<(), JobError> {
+        let mut clock = std::time::Instant::now();
         let mut quarantined = Vec::new();
         let mut records = Vec::with_capacity(lines.len());
         for line in lines {
@@ -226,6 +266,7 @@ impl EtlJob {
                 }
             }
         }
+        self.phases.decode += lap(&mut clock);
         let mut rows: Vec<EventRow<'_>> = Vec::with_capacity(records.len() * 10);
         for (line, record) in &records {
             match record.events() {
@@ -239,18 +280,20 @@ impl EtlJob {
         for record in &quarantined {
             self.quarantine_file.append(record)?;
         }
+        self.phases.transform += lap(&mut clock);
         for enricher in &mut self.chain {
             enricher.enrich(&mut rows);
+            *self.phases.enrich.entry(enricher.name().to_string()).or_default() += lap(&mut clock);
         }
-        if self.settings.filter_bots {
-            let before = rows.len();
-            rows.retain(|row| !row.user_agent.is_bot());
-            self.counters.filtered_bot += (before - rows.len()) as u64;
-        }
-        self.counters.events_out += rows.len() as u64;
-        self.sessions.add_events(&rows);
-        self.users.add_events(&rows);
-        Self::write_events_and_items(&mut self.writer, &self.context, &mut self.rows, rows)?;
+        // Rows are large: from here on they are referred to, never moved.
+        let kept: Vec<&EventRow<'_>> = if self.settings.filter_bots { rows.iter().filter(|row| !row.user_agent.is_bot()).collect() } else { rows.iter().collect() };
+        self.counters.filtered_bot += (rows.len() - kept.len()) as u64;
+        self.counters.events_out += kept.len() as u64;
+        self.sessions.add_events(&kept);
+        self.users.add_events(&kept);
+        self.phases.aggregate += lap(&mut clock);
+        Self::write_events_and_items(&mut self.writer, &self.context, &mut self.rows, &kept)?;
+        self.phases.encode += lap(&mut clock);
         if self.sessions.len() >= MAX_SESSIONS_IN_MEMORY {
             self.write_sessions()?;
         }
@@ -260,17 +303,24 @@ impl EtlJob {
         Ok(())
     }
 
-    fn write_events_and_items(writer: &mut PartitionedWriter, context: &BatchContext, counts: &mut TableRows, mut rows: Vec<EventRow<'_>>) -> Result<(), JobError> {
-        let partition_of = |row: &EventRow<'_>| (row.sdk.app_id.to_string(), day_of(row.event_time_msec));
-        rows.sort_by_cached_key(partition_of);
-        for group in rows.chunk_by(|left, right| partition_of(left) == partition_of(right)) {
-            let (app_id, day) = partition_of(&group[0]);
-            let events = tables::event_v2::record_batch(group, context);
+    fn write_events_and_items(writer: &mut PartitionedWriter, context: &BatchContext, counts: &mut TableRows, rows: &[&EventRow<'_>]) -> Result<(), JobError> {
+        // A batch spans few partitions (apps × days): a list beats a map here.
+        let mut groups: Vec<(String, NaiveDate, Vec<&EventRow<'_>>)> = Vec::new();
+        for &row in rows {
+            let day = day_of(row.event_time_msec);
+            match groups.iter_mut().find(|(app_id, group_day, _)| *app_id == row.sdk.app_id && *group_day == day) {
+                Some((_, _, group)) => group.push(row),
+                None => groups.push((row.sdk.app_id.to_string(), day, vec![row])),
+            }
+        }
+        for (app_id, day, group) in groups {
+            let events = tables::event_v2::record_batch(&group, context);
             writer.write(&PartitionKey { table: tables::event_v2::TABLE_NAME, app_id: app_id.clone(), day }, &events.schema(), &events)?;
             counts.event_v2 += group.len() as u64;
-            let items = item_rows(group);
+            let items = item_rows(&group);
             if !items.is_empty() {
-                let batch = tables::item_v2::record_batch(&items, context);
+                let item_references: Vec<&ItemRow<'_, '_>> = items.iter().collect();
+                let batch = tables::item_v2::record_batch(&item_references, context);
                 writer.write(&PartitionKey { table: tables::item_v2::TABLE_NAME, app_id, day }, &batch.schema(), &batch)?;
                 counts.item_v2 += items.len() as u64;
             }
@@ -284,7 +334,8 @@ impl EtlJob {
         sessions.sort_by_cached_key(partition_of);
         for group in sessions.chunk_by(|left, right| partition_of(left) == partition_of(right)) {
             let (app_id, day) = partition_of(&group[0]);
-            let batch = tables::session::record_batch(group, &self.context);
+            let references: Vec<&SessionRow> = group.iter().collect();
+            let batch = tables::session::record_batch(&references, &self.context);
             self.writer.write(&PartitionKey { table: tables::session::TABLE_NAME, app_id, day }, &batch.schema(), &batch)?;
             self.rows.session += group.len() as u64;
         }
@@ -301,9 +352,11 @@ impl EtlJob {
 
     /// Writes what is still held and closes every file.
     pub fn finish(mut self) -> Result<JobOutput, JobError> {
+        let mut clock = std::time::Instant::now();
         self.write_sessions()?;
         self.write_users()?;
         let files = self.writer.finish()?;
+        self.phases.encode += lap(&mut clock);
         Ok(JobOutput {
             staging: self.staging,
             files,
@@ -311,14 +364,15 @@ impl EtlJob {
             quarantine_file: self.quarantine_file.finish()?,
             counters: self.counters,
             rows: self.rows,
+            phases: self.phases,
         })
     }
 }
 
 /// The items of kept events that have an id; an item listed twice in one event counts once.
-fn item_rows<'r, 'a>(events: &'r [EventRow<'a>]) -> Vec<ItemRow<'r, 'a>> {
+fn item_rows<'r, 'a>(events: &[&'r EventRow<'a>]) -> Vec<ItemRow<'r, 'a>> {
     let mut items = Vec::new();
-    for event in events {
+    for &event in events {
         let mut seen: Vec<&str> = Vec::new();
         for item in &event.sdk.items {
             let Some(item_id) = item.id.as_deref().filter(|id| !id.is_empty()) else {

@@ -40,7 +40,7 @@ impl<'de> Deserialize<'de> for JsonMembers<'de> {
 }
 
 /// A member name, borrowed from the input unless it contains escapes.
-struct MemberName<'a>(Cow<'a, str>);
+pub struct MemberName<'a>(pub Cow<'a, str>);
 
 impl<'de> Deserialize<'de> for MemberName<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -1,6 +1,7 @@
 //! The clickstream ETL engine.
 pub mod custom_parameters;
 pub mod java_hash_order;
+pub mod json_scalar;
 pub mod json_text;
 pub mod raw_record;
 pub mod rows;

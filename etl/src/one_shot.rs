@@ -204,6 +204,12 @@ pub fn summary_text(report: &RunReport) -> String {
         report.user_merge.returning_users,
         report.files.len(),
     );
+    let phases = &report.phases;
+    let enrich: Vec<String> = phases.enrich.iter().map(|(name, seconds)| format!("{name} {seconds:.1}")).collect();
+    text.push_str(&format!(
+        "\nseconds: read {:.1}, decode {:.1}, transform {:.1}, enrich [{}], sessions and users {:.1}, Parquet {:.1}, user merge {:.1}",
+        phases.read, phases.decode, phases.transform, enrich.join(", "), phases.aggregate, phases.encode, report.user_merge_seconds
+    ));
     if counters.time_corrected > 0 {
         text.push_str(&format!("\nevent times corrected for client clock skew: {}", counters.time_corrected));
     }

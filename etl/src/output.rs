@@ -87,12 +87,26 @@ pub struct PartitionedWriter {
     clock: u64,
 }
 
+/// Columns whose values are (nearly) all different: a dictionary would only cost time before
+/// the writer gives up on it.
+const UNIQUE_VALUED_COLUMNS: [&str; 6] = [
+    "event_id",
+    "custom_parameters_json_str",
+    "user_properties_json_str",
+    "process_info.key_value.value",
+    "ua",
+    "ip",
+];
+
 fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
+    let mut builder = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(MAX_ROW_GROUP_ROWS))
-        .set_max_row_group_bytes(Some(MAX_ROW_GROUP_BYTES))
-        .build()
+        .set_max_row_group_bytes(Some(MAX_ROW_GROUP_BYTES));
+    for column in UNIQUE_VALUED_COLUMNS {
+        builder = builder.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(column), false);
+    }
+    builder.build()
 }
 
 impl PartitionedWriter {

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::{
-    json_text::{lenient_i64, unescape_string},
-    sdk_event::Text,
+    json_text::lenient_i64,
+    sdk_event::{EventDefect, SdkEvent, Text},
     url_parts::uri_query_parameter,
 };
 
@@ -40,8 +40,9 @@ pub enum RecordDefect {
 /// Fields of the raw record the transform uses (the rest is ignored).
 #[derive(Deserialize)]
 struct RawRecordFields<'a> {
+    /// Borrowed from the line unless it has escapes (a plain JSON body always has).
     #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
+    data: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     ingest_time: Option<&'a RawValue>,
     #[serde(borrow, default)]
@@ -80,6 +81,8 @@ pub struct RecordContext<'a> {
     pub event_bundle_sequence_id: Option<i64>,
     /// `ingest_time_msec` as Java's `Instant.toString()` prints it, for `process_info`.
     pub ingest_time_text: String,
+    /// `upload_time_msec` printed the same way.
+    pub upload_time_text: Option<String>,
 }
 
 impl RecordContext<'_> {
@@ -102,10 +105,7 @@ impl<'a> DecodedRecord<'a> {
     /// Decodes one NDJSON line of a raw object.
     pub fn decode(line: &'a str, input_name: &'a str) -> Result<DecodedRecord<'a>, RecordDefect> {
         let fields: RawRecordFields<'a> = serde_json::from_str(line).map_err(|error| RecordDefect::NotJson(error.to_string()))?;
-        let data = match fields.data {
-            Some(raw) if raw.get().starts_with('"') => unescape_string(raw),
-            _ => return Err(RecordDefect::NoData),
-        };
+        let data = fields.data.ok_or(RecordDefect::NoData)?;
         let ingest_time_msec = fields
             .ingest_time
             .and_then(lenient_i64)
@@ -130,19 +130,16 @@ impl<'a> DecodedRecord<'a> {
                 upload_time_msec,
                 event_bundle_sequence_id,
                 ingest_time_text: java_instant_text(ingest_time_msec),
+                upload_time_text: upload_time_msec.map(java_instant_text),
             },
             body,
         })
     }
 
-    /// The events of the body: each element of the array, or the body itself if it is one object.
-    pub fn events(&self) -> Result<Vec<&RawValue>, RecordDefect> {
-        let body = self.body.trim();
-        if body.starts_with('{') {
-            let event: &RawValue = serde_json::from_str(body).map_err(|error| RecordDefect::BodyNotJson(error.to_string()))?;
-            return Ok(vec![event]);
-        }
-        serde_json::from_str(body).map_err(|error| RecordDefect::BodyNotJson(error.to_string()))
+    /// The events of the body, each read or refused with its defect: each element of the
+    /// array, or the body itself if it is one object.
+    pub fn events(&self) -> Result<Vec<Result<SdkEvent<'_>, EventDefect>>, RecordDefect> {
+        SdkEvent::parse_body(&self.body).map_err(|error| RecordDefect::BodyNotJson(error.to_string()))
     }
 }
 

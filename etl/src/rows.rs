@@ -155,3 +155,4 @@ pub struct ItemRow<'r, 'a> {
     pub custom_parameters: CustomParameters,
     pub custom_parameters_json: Option<String>,
 }
+

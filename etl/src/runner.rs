@@ -179,6 +179,10 @@ pub struct RunReport {
     pub user_merge: UserMergeCounts,
     pub files: Vec<PublishedFile>,
     pub quarantine_key: Option<String>,
+    /// Where the transform spent its time.
+    pub phases: crate::job::PhaseTimes,
+    /// Seconds to merge the users and write `user_v2`.
+    pub user_merge_seconds: f64,
 }
 
 /// A complete run: transform, publish, merge users, publish users. What `clickstream etl run`
@@ -217,8 +221,10 @@ impl CompleteRun {
         let merge = UserMerge { store: self.output.as_ref(), state_prefix: self.layout.user_state_prefix.clone(), keep_days: self.user_keep_days, now: self.now, context };
         let users_staging = staging.path().join("users");
         let incoming: Vec<PathBuf> = job.users_file.iter().cloned().collect();
+        let merge_started = std::time::Instant::now();
         let (user_files, user_merge) = merge.run(&incoming, &users_staging).await?;
+        let user_merge_seconds = merge_started.elapsed().as_secs_f64();
         files.extend(publish_files(self.output.clone(), &self.layout, &users_staging, &user_files).await?);
-        Ok(RunReport { raw_objects, counters: job.counters, rows: job.rows, user_merge, files, quarantine_key })
+        Ok(RunReport { raw_objects, counters: job.counters, rows: job.rows, user_merge, files, quarantine_key, phases: job.phases, user_merge_seconds })
     }
 }

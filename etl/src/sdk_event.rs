@@ -4,12 +4,22 @@
 //! `attributes`, `items[]` or `user`, is kept with its JSON text for `custom_parameters`. An
 //! event missing a required field, or with a field of a type that cannot be read, is refused
 //! with the reason, and the caller quarantines it.
+//!
+//! A request body is read in one pass ([`SdkEvent::parse_body`]): every value is visited once,
+//! straight into its field, and strings without escapes stay borrowed from the body.
 
 use std::borrow::Cow;
 
 use serde_json::value::RawValue;
 
-use crate::json_text::{FieldTypeError, JsonKind, JsonMembers, kind_of, lenient_i64, safe_bool, safe_f64, safe_i32, safe_i64, text};
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::{
+    json_scalar::{NotAScalar, ScalarValue},
+    json_text::{FieldTypeError, JsonKind, JsonMembers, MemberName, kind_of, lenient_i64},
+};
 
 pub type Text<'a> = Cow<'a, str>;
 
@@ -171,260 +181,494 @@ pub struct SdkUser<'a> {
     pub user_name: UserValue<Text<'a>>,
     pub user_age: UserValue<i32>,
     pub first_touch_timestamp: UserValue<i64>,
-    pub present: UserPresence,
     pub custom: Vec<(Text<'a>, UserProperty<'a>)>,
 }
 
-/// Which reserved user attributes the SDK sent (a property is listed even with a null value).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct UserPresence {
-    pub user_id: bool,
-    pub user_name: bool,
-    pub user_age: bool,
-    pub first_touch_timestamp: bool,
+
+/// Reads the value of a known text field; an object or array there is the event's defect.
+fn next_text<'de, A: MapAccess<'de>>(map: &mut A, field: &'static str, defect: &mut Option<FieldTypeError>) -> Result<Option<Text<'de>>, A::Error> {
+    match map.next_value::<ScalarValue<'de>>()?.into_text() {
+        Ok(text) => Ok(text),
+        Err(NotAScalar) => {
+            defect.get_or_insert_with(|| FieldTypeError::new(field, "must be a string, not an object or array"));
+            Ok(None)
+        }
+    }
 }
 
-fn object_members<'a>(field: &str, raw: &'a RawValue) -> Result<Option<JsonMembers<'a>>, FieldTypeError> {
-    match kind_of(raw) {
-        JsonKind::Null => Ok(None),
-        JsonKind::Object => JsonMembers::parse(raw.get()).map(Some).map_err(|_| FieldTypeError::new(field, "is not a valid JSON object")),
-        _ => Err(FieldTypeError::new(field, "must be a JSON object")),
+fn next_scalar<'de, A: MapAccess<'de>>(map: &mut A) -> Result<ScalarValue<'de>, A::Error> {
+    map.next_value::<ScalarValue<'de>>()
+}
+
+/// One element of a request body: an event, or why it is not one.
+pub struct EventElement<'a>(pub Result<SdkEvent<'a>, EventDefect>);
+
+impl<'de> Deserialize<'de> for EventElement<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(EventVisitor)
     }
+}
+
+struct EventVisitor;
+
+impl<'de> Visitor<'de> for EventVisitor {
+    type Value = EventElement<'de>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("an event object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut event = SdkEvent::default();
+        let mut defect: Option<FieldTypeError> = None;
+        let mut timestamp: Option<ScalarValue<'de>> = None;
+        while let Some(key) = map.next_key::<MemberName<'de>>()? {
+            match key.0.as_ref() {
+                "event_id" => event.event_id = next_text(&mut map, "event_id", &mut defect)?.unwrap_or_default(),
+                "event_type" | "event_name" => event.event_name = next_text(&mut map, "event_type", &mut defect)?.unwrap_or_default(),
+                "app_id" => event.app_id = next_text(&mut map, "app_id", &mut defect)?.unwrap_or_default(),
+                "timestamp" => timestamp = Some(next_scalar(&mut map)?),
+                "unique_id" | "user_pseudo_id" => event.user_pseudo_id = next_text(&mut map, "unique_id", &mut defect)?,
+                "device_id" => event.device_id = next_text(&mut map, "device_id", &mut defect)?,
+                "device_unique_id" | "advertising_id" => event.device_unique_id = next_text(&mut map, "device_unique_id", &mut defect)?,
+                "platform" => event.platform = next_text(&mut map, "platform", &mut defect)?,
+                "os_version" => event.os_version = next_text(&mut map, "os_version", &mut defect)?,
+                "make" => event.make = next_text(&mut map, "make", &mut defect)?,
+                "brand" => event.brand = next_text(&mut map, "brand", &mut defect)?,
+                "model" => event.model = next_text(&mut map, "model", &mut defect)?,
+                "carrier" => event.carrier = next_text(&mut map, "carrier", &mut defect)?,
+                "network_type" => event.network_type = next_text(&mut map, "network_type", &mut defect)?,
+                "locale" => event.locale = next_text(&mut map, "locale", &mut defect)?,
+                "system_language" => event.system_language = next_text(&mut map, "system_language", &mut defect)?,
+                "host_name" => event.host_name = next_text(&mut map, "host_name", &mut defect)?,
+                "app_version" => event.app_version = next_text(&mut map, "app_version", &mut defect)?,
+                "app_package_name" => event.app_package_name = next_text(&mut map, "app_package_name", &mut defect)?,
+                "app_title" => event.app_title = next_text(&mut map, "app_title", &mut defect)?,
+                "sdk_version" => event.sdk_version = next_text(&mut map, "sdk_version", &mut defect)?,
+                "sdk_name" => event.sdk_name = next_text(&mut map, "sdk_name", &mut defect)?,
+                "screen_height" => event.screen_height = next_scalar(&mut map)?.safe_i32(),
+                "screen_width" => event.screen_width = next_scalar(&mut map)?.safe_i32(),
+                "viewport_height" => event.viewport_height = next_scalar(&mut map)?.safe_i32(),
+                "viewport_width" => event.viewport_width = next_scalar(&mut map)?.safe_i32(),
+                "zone_offset" => event.zone_offset_ms = next_scalar(&mut map)?.safe_i64(),
+                "event_value" | "event_value_in_usd" => event.event_value = next_scalar(&mut map)?.safe_f64(),
+                "event_value_currency" | "currency" => event.event_value_currency = next_text(&mut map, "event_value_currency", &mut defect)?,
+                // Read by CAoA's parser but used by no v2 column.
+                "event_previous_timestamp" => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                "user" => match map.next_value::<Nested<SdkUser<'de>>>()?.0 {
+                    Ok(user) => event.user = user,
+                    Err(error) => {
+                        defect.get_or_insert(error);
+                    }
+                },
+                "attributes" => match map.next_value::<Nested<SdkAttributes<'de>>>()?.0 {
+                    Ok(attributes) => event.attributes = attributes,
+                    Err(error) => {
+                        defect.get_or_insert(error);
+                    }
+                },
+                "items" => match map.next_value::<ItemList<'de>>()?.0 {
+                    Ok(items) => event.items = items,
+                    Err(error) => {
+                        defect.get_or_insert(error);
+                    }
+                },
+                _ => event.custom.push((key.0, map.next_value::<&'de RawValue>()?)),
+            }
+        }
+        Ok(EventElement(finish_event(event, defect, timestamp)))
+    }
+
+    // Anything but an object is no event; its value is read past.
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(not_an_event("a boolean"))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(not_an_event("a number"))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(not_an_event("a number"))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(not_an_event("a number"))
+    }
+    fn visit_str<E>(self, value: &str) -> Result<Self::Value, E> {
+        let mut shown: String = value.chars().take(40).collect();
+        if shown.len() < value.len() {
+            shown.push('…');
+        }
+        Ok(not_an_event(&format!("the string {shown:?}")))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(not_an_event("null"))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(not_an_event("an array"))
+    }
+}
+
+fn not_an_event<'a>(what: &str) -> EventElement<'a> {
+    EventElement(Err(EventDefect::NotAnObject(what.to_string())))
+}
+
+/// The required fields' checks, once every member is read.
+fn finish_event<'a>(mut event: SdkEvent<'a>, defect: Option<FieldTypeError>, timestamp: Option<ScalarValue<'a>>) -> Result<SdkEvent<'a>, EventDefect> {
+    if event.event_id.is_empty() {
+        return Err(EventDefect::MissingField("event_id"));
+    }
+    if event.app_id.is_empty() {
+        return Err(EventDefect::MissingField("app_id"));
+    }
+    if event.event_name.is_empty() {
+        return Err(EventDefect::MissingField("event_type"));
+    }
+    let Some(timestamp) = timestamp else {
+        return Err(EventDefect::MissingField("timestamp"));
+    };
+    event.timestamp_ms = timestamp.lenient_i64().ok_or(EventDefect::BadTimestamp)?;
+    if let Some(defect) = defect {
+        return Err(defect.into());
+    }
+    Ok(event)
 }
 
 impl<'a> SdkEvent<'a> {
     /// Reads one event from its JSON text.
     pub fn parse(raw: &'a RawValue) -> Result<SdkEvent<'a>, EventDefect> {
-        if kind_of(raw) != JsonKind::Object {
-            let mut shown: String = raw.get().chars().take(40).collect();
-            if shown.len() < raw.get().len() {
-                shown.push('…');
-            }
-            return Err(EventDefect::NotAnObject(shown));
+        let element: EventElement<'a> = serde_json::from_str(raw.get()).map_err(|error| EventDefect::NotAnObject(error.to_string()))?;
+        element.0
+    }
+
+    /// Reads the events of a request body in one pass: each element of the array, or the
+    /// body itself when it is one object. Fails only when the body is no JSON at all.
+    pub fn parse_body(body: &'a str) -> Result<Vec<Result<SdkEvent<'a>, EventDefect>>, serde_json::Error> {
+        if body.trim_start().starts_with('{') {
+            let element: EventElement<'a> = serde_json::from_str(body)?;
+            return Ok(vec![element.0]);
         }
-        let members = JsonMembers::parse(raw.get()).map_err(|error| EventDefect::NotAnObject(error.to_string()))?;
-        let mut event = SdkEvent::default();
-        let mut timestamp = None;
-        let (mut has_event_id, mut has_event_name, mut has_app_id) = (false, false, false);
-        for (key, value) in members.0 {
-            match key.as_ref() {
-                "event_id" => {
-                    event.event_id = text("event_id", value)?.unwrap_or_default();
-                    has_event_id = !event.event_id.is_empty();
-                }
-                "event_type" | "event_name" => {
-                    event.event_name = text("event_type", value)?.unwrap_or_default();
-                    has_event_name = !event.event_name.is_empty();
-                }
-                "app_id" => {
-                    event.app_id = text("app_id", value)?.unwrap_or_default();
-                    has_app_id = !event.app_id.is_empty();
-                }
-                "timestamp" => timestamp = Some(lenient_i64(value).ok_or(EventDefect::BadTimestamp)?),
-                "unique_id" | "user_pseudo_id" => event.user_pseudo_id = text("unique_id", value)?,
-                "device_id" => event.device_id = text("device_id", value)?,
-                "device_unique_id" | "advertising_id" => event.device_unique_id = text("device_unique_id", value)?,
-                "platform" => event.platform = text("platform", value)?,
-                "os_version" => event.os_version = text("os_version", value)?,
-                "make" => event.make = text("make", value)?,
-                "brand" => event.brand = text("brand", value)?,
-                "model" => event.model = text("model", value)?,
-                "carrier" => event.carrier = text("carrier", value)?,
-                "network_type" => event.network_type = text("network_type", value)?,
-                "locale" => event.locale = text("locale", value)?,
-                "system_language" => event.system_language = text("system_language", value)?,
-                "host_name" => event.host_name = text("host_name", value)?,
-                "app_version" => event.app_version = text("app_version", value)?,
-                "app_package_name" => event.app_package_name = text("app_package_name", value)?,
-                "app_title" => event.app_title = text("app_title", value)?,
-                "sdk_version" => event.sdk_version = text("sdk_version", value)?,
-                "sdk_name" => event.sdk_name = text("sdk_name", value)?,
-                "screen_height" => event.screen_height = safe_i32(value),
-                "screen_width" => event.screen_width = safe_i32(value),
-                "viewport_height" => event.viewport_height = safe_i32(value),
-                "viewport_width" => event.viewport_width = safe_i32(value),
-                "zone_offset" => event.zone_offset_ms = safe_i64(value),
-                "event_value" | "event_value_in_usd" => event.event_value = safe_f64(value),
-                "event_value_currency" | "currency" => event.event_value_currency = text("event_value_currency", value)?,
-                // Read by CAoA's parser but used by no v2 column.
-                "event_previous_timestamp" => {}
-                "user" => event.user = object_members("user", value)?.map(SdkUser::from_members).transpose()?,
-                "attributes" => event.attributes = object_members("attributes", value)?.map(SdkAttributes::from_members).transpose()?,
-                "items" => event.items = parse_items(value)?,
-                _ => event.custom.push((key, value)),
-            }
-        }
-        if !has_event_id {
-            return Err(EventDefect::MissingField("event_id"));
-        }
-        if !has_app_id {
-            return Err(EventDefect::MissingField("app_id"));
-        }
-        if !has_event_name {
-            return Err(EventDefect::MissingField("event_type"));
-        }
-        event.timestamp_ms = timestamp.ok_or(EventDefect::MissingField("timestamp"))?;
-        Ok(event)
+        let elements: Vec<EventElement<'a>> = serde_json::from_str(body)?;
+        Ok(elements.into_iter().map(|element| element.0).collect())
     }
 }
 
-impl<'a> SdkAttributes<'a> {
-    fn from_members(members: JsonMembers<'a>) -> Result<SdkAttributes<'a>, FieldTypeError> {
+/// A nested object (`attributes`, `user`): `None` for null, an error for anything else.
+struct Nested<T>(Result<Option<T>, FieldTypeError>);
+
+/// How a nested object reads its members.
+trait NestedObject<'de>: Sized {
+    const FIELD: &'static str;
+    fn read<A: MapAccess<'de>>(map: A) -> Result<Result<Self, FieldTypeError>, A::Error>;
+}
+
+impl<'de, T: NestedObject<'de>> Deserialize<'de> for Nested<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NestedVisitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: NestedObject<'de>> Visitor<'de> for NestedVisitor<T> {
+            type Value = Nested<T>;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                Ok(Nested(T::read(map)?.map(Some)))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Nested(Ok(None)))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Nested(Err(FieldTypeError::new(T::FIELD, "must be a JSON object"))))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Nested(Err(FieldTypeError::new(T::FIELD, "must be a JSON object"))))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Nested(Err(FieldTypeError::new(T::FIELD, "must be a JSON object"))))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Nested(Err(FieldTypeError::new(T::FIELD, "must be a JSON object"))))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Nested(Err(FieldTypeError::new(T::FIELD, "must be a JSON object"))))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Nested(Err(FieldTypeError::new(T::FIELD, "must be a JSON object"))))
+            }
+        }
+        deserializer.deserialize_any(NestedVisitor(std::marker::PhantomData))
+    }
+}
+
+/// Reads the rest of a map whose reading must stop (the value is consumed, so the parser
+/// stays in step).
+fn skip_rest<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+impl<'de> NestedObject<'de> for SdkAttributes<'de> {
+    const FIELD: &'static str = "attributes";
+
+    fn read<A: MapAccess<'de>>(mut map: A) -> Result<Result<Self, FieldTypeError>, A::Error> {
         let mut attributes = SdkAttributes::default();
-        let traffic = &mut attributes.traffic_source;
-        for (key, value) in members.0 {
-            let field = key.as_ref();
-            match field {
-                "_screen_name" => attributes.screen_name = text(field, value)?,
-                "_screen_id" => attributes.screen_id = text(field, value)?,
-                "_screen_unique_id" => attributes.screen_unique_id = text(field, value)?,
-                "_previous_screen_name" => attributes.previous_screen_name = text(field, value)?,
-                "_previous_screen_id" => attributes.previous_screen_id = text(field, value)?,
-                "_previous_screen_unique_id" => attributes.previous_screen_unique_id = text(field, value)?,
-                "_entrances" => attributes.entrances = safe_bool(value),
-                "_previous_timestamp" => attributes.previous_timestamp = lenient_i64(value),
-                "_engagement_time_msec" => attributes.engagement_time_msec = lenient_i64(value),
-                "_page_referrer" => attributes.page_referrer = text(field, value)?,
-                "_page_referrer_title" => attributes.page_referrer_title = text(field, value)?,
-                "_page_title" => attributes.page_title = text(field, value)?,
-                "_page_url" => attributes.page_url = text(field, value)?,
-                "_latest_referrer" => attributes.latest_referrer = text(field, value)?,
-                "_latest_referrer_host" => attributes.latest_referrer_host = text(field, value)?,
-                "_is_first_time" => attributes.is_first_time = safe_bool(value),
-                "_exception_message" => attributes.exception_message = text(field, value)?,
-                "_exception_stack" => attributes.exception_stack = text(field, value)?,
-                "_previous_app_version" => attributes.previous_app_version = text(field, value)?,
-                "_previous_os_version" => attributes.previous_os_version = text(field, value)?,
-                "_error_code" => attributes.error_code = text(field, value)?,
-                "_error_message" => attributes.error_message = text(field, value)?,
-                "_search_key" => attributes.search_key = text(field, value)?,
-                "_search_term" => attributes.search_term = text(field, value)?,
-                "_link_classes" => attributes.link_classes = text(field, value)?,
-                "_link_domain" => attributes.link_domain = text(field, value)?,
-                "_link_id" => attributes.link_id = text(field, value)?,
-                "_link_url" => attributes.link_url = text(field, value)?,
-                "_outbound" => attributes.outbound = safe_bool(value),
-                "_session_id" => attributes.session_id = text(field, value)?,
-                "_session_start_time_msec" | "_session_start_timestamp" => attributes.session_start_time_msec = safe_i64(value),
-                "_session_duration" => attributes.session_duration = safe_i64(value),
-                "_session_number" => attributes.session_number = safe_i64(value),
-                "_app_install_channel" | "_app_install_source" | "_install_channel" => attributes.app_install_channel = text(field, value)?,
-                "_traffic_source_source" => traffic.source = text(field, value)?,
-                "_traffic_source_medium" => traffic.medium = text(field, value)?,
-                "_traffic_source_campaign" => traffic.campaign = text(field, value)?,
-                "_traffic_source_content" => traffic.content = text(field, value)?,
-                "_traffic_source_term" => traffic.term = text(field, value)?,
-                "_traffic_source_campaign_id" => traffic.campaign_id = text(field, value)?,
-                "_traffic_source_clid_platform" => traffic.clid_platform = text(field, value)?,
-                "_traffic_source_clid" => traffic.clid = text(field, value)?,
-                "_traffic_source_channel_group" => traffic.channel_group = text(field, value)?,
-                "_traffic_source_category" => traffic.category = text(field, value)?,
-                "_utm_source" => traffic.utm_source = text(field, value)?,
-                "_utm_medium" => traffic.utm_medium = text(field, value)?,
-                "_utm_campaign" => traffic.utm_campaign = text(field, value)?,
-                "_utm_content" => traffic.utm_content = text(field, value)?,
-                "_utm_term" => traffic.utm_term = text(field, value)?,
-                "_utm_id" => traffic.utm_id = text(field, value)?,
-                "_utm_source_platform" => traffic.utm_source_platform = text(field, value)?,
-                "_gclid" => traffic.gclid = text(field, value)?,
-                _ => attributes.custom.push((key, value)),
+        let mut defect = None;
+        while let Some(key) = map.next_key::<MemberName<'de>>()? {
+            let traffic = &mut attributes.traffic_source;
+            let map = &mut map;
+            match key.0.as_ref() {
+                "_screen_name" => attributes.screen_name = next_text(map, "_screen_name", &mut defect)?,
+                "_screen_id" => attributes.screen_id = next_text(map, "_screen_id", &mut defect)?,
+                "_screen_unique_id" => attributes.screen_unique_id = next_text(map, "_screen_unique_id", &mut defect)?,
+                "_previous_screen_name" => attributes.previous_screen_name = next_text(map, "_previous_screen_name", &mut defect)?,
+                "_previous_screen_id" => attributes.previous_screen_id = next_text(map, "_previous_screen_id", &mut defect)?,
+                "_previous_screen_unique_id" => attributes.previous_screen_unique_id = next_text(map, "_previous_screen_unique_id", &mut defect)?,
+                "_entrances" => attributes.entrances = next_scalar(map)?.safe_bool(),
+                "_previous_timestamp" => attributes.previous_timestamp = next_scalar(map)?.lenient_i64(),
+                "_engagement_time_msec" => attributes.engagement_time_msec = next_scalar(map)?.lenient_i64(),
+                "_page_referrer" => attributes.page_referrer = next_text(map, "_page_referrer", &mut defect)?,
+                "_page_referrer_title" => attributes.page_referrer_title = next_text(map, "_page_referrer_title", &mut defect)?,
+                "_page_title" => attributes.page_title = next_text(map, "_page_title", &mut defect)?,
+                "_page_url" => attributes.page_url = next_text(map, "_page_url", &mut defect)?,
+                "_latest_referrer" => attributes.latest_referrer = next_text(map, "_latest_referrer", &mut defect)?,
+                "_latest_referrer_host" => attributes.latest_referrer_host = next_text(map, "_latest_referrer_host", &mut defect)?,
+                "_is_first_time" => attributes.is_first_time = next_scalar(map)?.safe_bool(),
+                "_exception_message" => attributes.exception_message = next_text(map, "_exception_message", &mut defect)?,
+                "_exception_stack" => attributes.exception_stack = next_text(map, "_exception_stack", &mut defect)?,
+                "_previous_app_version" => attributes.previous_app_version = next_text(map, "_previous_app_version", &mut defect)?,
+                "_previous_os_version" => attributes.previous_os_version = next_text(map, "_previous_os_version", &mut defect)?,
+                "_error_code" => attributes.error_code = next_text(map, "_error_code", &mut defect)?,
+                "_error_message" => attributes.error_message = next_text(map, "_error_message", &mut defect)?,
+                "_search_key" => attributes.search_key = next_text(map, "_search_key", &mut defect)?,
+                "_search_term" => attributes.search_term = next_text(map, "_search_term", &mut defect)?,
+                "_link_classes" => attributes.link_classes = next_text(map, "_link_classes", &mut defect)?,
+                "_link_domain" => attributes.link_domain = next_text(map, "_link_domain", &mut defect)?,
+                "_link_id" => attributes.link_id = next_text(map, "_link_id", &mut defect)?,
+                "_link_url" => attributes.link_url = next_text(map, "_link_url", &mut defect)?,
+                "_outbound" => attributes.outbound = next_scalar(map)?.safe_bool(),
+                "_session_id" => attributes.session_id = next_text(map, "_session_id", &mut defect)?,
+                "_session_start_time_msec" | "_session_start_timestamp" => attributes.session_start_time_msec = next_scalar(map)?.safe_i64(),
+                "_session_duration" => attributes.session_duration = next_scalar(map)?.safe_i64(),
+                "_session_number" => attributes.session_number = next_scalar(map)?.safe_i64(),
+                "_app_install_channel" | "_app_install_source" | "_install_channel" => attributes.app_install_channel = next_text(map, "_app_install_channel", &mut defect)?,
+                "_traffic_source_source" => traffic.source = next_text(map, "_traffic_source_source", &mut defect)?,
+                "_traffic_source_medium" => traffic.medium = next_text(map, "_traffic_source_medium", &mut defect)?,
+                "_traffic_source_campaign" => traffic.campaign = next_text(map, "_traffic_source_campaign", &mut defect)?,
+                "_traffic_source_content" => traffic.content = next_text(map, "_traffic_source_content", &mut defect)?,
+                "_traffic_source_term" => traffic.term = next_text(map, "_traffic_source_term", &mut defect)?,
+                "_traffic_source_campaign_id" => traffic.campaign_id = next_text(map, "_traffic_source_campaign_id", &mut defect)?,
+                "_traffic_source_clid_platform" => traffic.clid_platform = next_text(map, "_traffic_source_clid_platform", &mut defect)?,
+                "_traffic_source_clid" => traffic.clid = next_text(map, "_traffic_source_clid", &mut defect)?,
+                "_traffic_source_channel_group" => traffic.channel_group = next_text(map, "_traffic_source_channel_group", &mut defect)?,
+                "_traffic_source_category" => traffic.category = next_text(map, "_traffic_source_category", &mut defect)?,
+                "_utm_source" => traffic.utm_source = next_text(map, "_utm_source", &mut defect)?,
+                "_utm_medium" => traffic.utm_medium = next_text(map, "_utm_medium", &mut defect)?,
+                "_utm_campaign" => traffic.utm_campaign = next_text(map, "_utm_campaign", &mut defect)?,
+                "_utm_content" => traffic.utm_content = next_text(map, "_utm_content", &mut defect)?,
+                "_utm_term" => traffic.utm_term = next_text(map, "_utm_term", &mut defect)?,
+                "_utm_id" => traffic.utm_id = next_text(map, "_utm_id", &mut defect)?,
+                "_utm_source_platform" => traffic.utm_source_platform = next_text(map, "_utm_source_platform", &mut defect)?,
+                "_gclid" => traffic.gclid = next_text(map, "_gclid", &mut defect)?,
+                _ => attributes.custom.push((key.0, map.next_value::<&'de RawValue>()?)),
             }
         }
-        Ok(attributes)
-    }
-}
-
-fn parse_items<'a>(raw: &'a RawValue) -> Result<Vec<SdkItem<'a>>, FieldTypeError> {
-    match kind_of(raw) {
-        JsonKind::Null => return Ok(Vec::new()),
-        JsonKind::Array => {}
-        _ => return Err(FieldTypeError::new("items", "must be an array of objects")),
-    }
-    let elements: Vec<&'a RawValue> = serde_json::from_str(raw.get()).map_err(|_| FieldTypeError::new("items", "is not a valid JSON array"))?;
-    elements
-        .into_iter()
-        .map(|element| {
-            let members = object_members("items[]", element)?.ok_or_else(|| FieldTypeError::new("items[]", "must be an object, not null"))?;
-            SdkItem::from_members(members)
+        Ok(match defect {
+            Some(defect) => Err(defect),
+            None => Ok(attributes),
         })
-        .collect()
+    }
 }
 
-impl<'a> SdkItem<'a> {
-    fn from_members(members: JsonMembers<'a>) -> Result<SdkItem<'a>, FieldTypeError> {
-        let mut item = SdkItem::default();
-        for (key, value) in members.0 {
-            let field = key.as_ref();
-            match field {
-                "id" | "item_id" => item.id = text(field, value)?,
-                "name" | "item_name" => item.name = text(field, value)?,
-                "brand" => item.brand = text(field, value)?,
-                "currency" => item.currency = text(field, value)?,
-                "price" => item.price = safe_f64(value),
-                "quantity" => item.quantity = safe_f64(value),
-                "creative_name" => item.creative_name = text(field, value)?,
-                "creative_slot" => item.creative_slot = text(field, value)?,
-                "location_id" => item.location_id = text(field, value)?,
-                "category" => item.category = text(field, value)?,
-                "category2" => item.category2 = text(field, value)?,
-                "category3" => item.category3 = text(field, value)?,
-                "category4" => item.category4 = text(field, value)?,
-                "category5" => item.category5 = text(field, value)?,
-                _ => item.custom.push((key, value)),
+/// `items`: an array of item objects (null or absent: no items).
+struct ItemList<'a>(Result<Vec<SdkItem<'a>>, FieldTypeError>);
+
+impl<'de> Deserialize<'de> for ItemList<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ItemListVisitor;
+        impl<'de> Visitor<'de> for ItemListVisitor {
+            type Value = ItemList<'de>;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("an array of items")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(2));
+                let mut defect = None;
+                while let Some(item) = seq.next_element::<Nested<SdkItem<'de>>>()? {
+                    match item.0 {
+                        Ok(Some(item)) => items.push(item),
+                        Ok(None) => {
+                            defect.get_or_insert(FieldTypeError::new("items[]", "must be an object, not null"));
+                        }
+                        Err(error) => {
+                            defect.get_or_insert(error);
+                        }
+                    }
+                }
+                Ok(ItemList(match defect {
+                    Some(defect) => Err(defect),
+                    None => Ok(items),
+                }))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(ItemList(Ok(Vec::new())))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                skip_rest(&mut map)?;
+                Ok(ItemList(Err(FieldTypeError::new("items", "must be an array of objects"))))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(ItemList(Err(FieldTypeError::new("items", "must be an array of objects"))))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(ItemList(Err(FieldTypeError::new("items", "must be an array of objects"))))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(ItemList(Err(FieldTypeError::new("items", "must be an array of objects"))))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(ItemList(Err(FieldTypeError::new("items", "must be an array of objects"))))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(ItemList(Err(FieldTypeError::new("items", "must be an array of objects"))))
             }
         }
-        Ok(item)
+        deserializer.deserialize_any(ItemListVisitor)
     }
 }
 
-/// `{"value": …, "set_timestamp": …}` of a reserved user attribute; a bare value (some SDK
-/// versions and CAoA's own fixtures send `"_user_id": "…"`) is taken as the value, without a time.
-fn user_value<'a, T>(field: &str, raw: &'a RawValue, read: impl Fn(&'a RawValue) -> Result<Option<T>, FieldTypeError>) -> Result<UserValue<T>, FieldTypeError> {
-    let mut user_value = UserValue { value: None, set_timestamp: None };
-    match kind_of(raw) {
-        JsonKind::Null => return Ok(user_value),
-        JsonKind::Object => {}
-        _ => {
-            user_value.value = read(raw)?;
-            return Ok(user_value);
+impl<'de> NestedObject<'de> for SdkItem<'de> {
+    const FIELD: &'static str = "items[]";
+
+    fn read<A: MapAccess<'de>>(mut map: A) -> Result<Result<Self, FieldTypeError>, A::Error> {
+        let mut item = SdkItem::default();
+        let mut defect = None;
+        while let Some(key) = map.next_key::<MemberName<'de>>()? {
+            let map = &mut map;
+            match key.0.as_ref() {
+                "id" | "item_id" => item.id = next_text(map, "items[].id", &mut defect)?,
+                "name" | "item_name" => item.name = next_text(map, "items[].name", &mut defect)?,
+                "brand" => item.brand = next_text(map, "items[].brand", &mut defect)?,
+                "currency" => item.currency = next_text(map, "items[].currency", &mut defect)?,
+                "price" => item.price = next_scalar(map)?.safe_f64(),
+                "quantity" => item.quantity = next_scalar(map)?.safe_f64(),
+                "creative_name" => item.creative_name = next_text(map, "items[].creative_name", &mut defect)?,
+                "creative_slot" => item.creative_slot = next_text(map, "items[].creative_slot", &mut defect)?,
+                "location_id" => item.location_id = next_text(map, "items[].location_id", &mut defect)?,
+                "category" => item.category = next_text(map, "items[].category", &mut defect)?,
+                "category2" => item.category2 = next_text(map, "items[].category2", &mut defect)?,
+                "category3" => item.category3 = next_text(map, "items[].category3", &mut defect)?,
+                "category4" => item.category4 = next_text(map, "items[].category4", &mut defect)?,
+                "category5" => item.category5 = next_text(map, "items[].category5", &mut defect)?,
+                _ => item.custom.push((key.0, map.next_value::<&'de RawValue>()?)),
+            }
         }
+        Ok(match defect {
+            Some(defect) => Err(defect),
+            None => Ok(item),
+        })
     }
-    let members = JsonMembers::parse(raw.get()).map_err(|_| FieldTypeError::new(field, "is not a valid JSON object"))?;
-    for (key, value) in members.0 {
-        match key.as_ref() {
-            "value" => user_value.value = read(value)?,
-            "set_timestamp" => user_value.set_timestamp = lenient_i64(value),
-            _ => {}
-        }
-    }
-    Ok(user_value)
 }
 
-impl<'a> SdkUser<'a> {
-    fn from_members(members: JsonMembers<'a>) -> Result<SdkUser<'a>, FieldTypeError> {
+/// A reserved user attribute's value: `{"value": …, "set_timestamp": …}`, or a bare value
+/// (some SDK versions and CAoA's own fixtures send `"_user_id": "…"`), without a time.
+struct UserValueField<'a> {
+    value: ScalarValue<'a>,
+    set_timestamp: Option<i64>,
+}
+
+impl<'de> Deserialize<'de> for UserValueField<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct UserValueVisitor;
+        impl<'de> Visitor<'de> for UserValueVisitor {
+            type Value = UserValueField<'de>;
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a user attribute")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut field = UserValueField { value: ScalarValue::Null, set_timestamp: None };
+                while let Some(key) = map.next_key::<MemberName<'de>>()? {
+                    match key.0.as_ref() {
+                        "value" => field.value = next_scalar(&mut map)?,
+                        "set_timestamp" => field.set_timestamp = next_scalar(&mut map)?.lenient_i64(),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(field)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(UserValueField { value: ScalarValue::Structure, set_timestamp: None })
+            }
+            fn visit_bool<E>(self, value: bool) -> Result<Self::Value, E> {
+                Ok(UserValueField { value: ScalarValue::Bool(value), set_timestamp: None })
+            }
+            fn visit_i64<E>(self, value: i64) -> Result<Self::Value, E> {
+                Ok(UserValueField { value: ScalarValue::Integer(value), set_timestamp: None })
+            }
+            fn visit_u64<E>(self, value: u64) -> Result<Self::Value, E> {
+                Ok(UserValueField { value: i64::try_from(value).map_or(ScalarValue::Unsigned(value), ScalarValue::Integer), set_timestamp: None })
+            }
+            fn visit_f64<E>(self, value: f64) -> Result<Self::Value, E> {
+                Ok(UserValueField { value: ScalarValue::Float(value), set_timestamp: None })
+            }
+            fn visit_borrowed_str<E>(self, value: &'de str) -> Result<Self::Value, E> {
+                Ok(UserValueField { value: ScalarValue::Text(Cow::Borrowed(value)), set_timestamp: None })
+            }
+            fn visit_str<E>(self, value: &str) -> Result<Self::Value, E> {
+                Ok(UserValueField { value: ScalarValue::Text(Cow::Owned(value.to_string())), set_timestamp: None })
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(UserValueField { value: ScalarValue::Null, set_timestamp: None })
+            }
+        }
+        deserializer.deserialize_any(UserValueVisitor)
+    }
+}
+
+impl<'de> NestedObject<'de> for SdkUser<'de> {
+    const FIELD: &'static str = "user";
+
+    fn read<A: MapAccess<'de>>(mut map: A) -> Result<Result<Self, FieldTypeError>, A::Error> {
         let mut user = SdkUser::default();
-        for (key, value) in members.0 {
-            match key.as_ref() {
+        let mut defect = None;
+        while let Some(key) = map.next_key::<MemberName<'de>>()? {
+            match key.0.as_ref() {
                 "_user_id" => {
-                    user.user_id = user_value("user._user_id", value, |raw| text("user._user_id.value", raw))?;
-                    user.present.user_id = true;
+                    let field: UserValueField<'de> = map.next_value()?;
+                    user.user_id = UserValue { value: text_value(field.value, "user._user_id.value", &mut defect), set_timestamp: field.set_timestamp };
                 }
                 "_user_name" => {
-                    user.user_name = user_value("user._user_name", value, |raw| text("user._user_name.value", raw))?;
-                    user.present.user_name = true;
+                    let field: UserValueField<'de> = map.next_value()?;
+                    user.user_name = UserValue { value: text_value(field.value, "user._user_name.value", &mut defect), set_timestamp: field.set_timestamp };
                 }
                 "_user_age" => {
-                    user.user_age = user_value("user._user_age", value, |raw| Ok(safe_i32(raw)))?;
-                    user.present.user_age = true;
+                    let field: UserValueField<'de> = map.next_value()?;
+                    user.user_age = UserValue { value: field.value.safe_i32(), set_timestamp: field.set_timestamp };
                 }
                 "_user_first_touch_timestamp" => {
-                    user.first_touch_timestamp = user_value("user._user_first_touch_timestamp", value, |raw| Ok(safe_i64(raw)))?;
-                    user.present.first_touch_timestamp = true;
+                    let field: UserValueField<'de> = map.next_value()?;
+                    user.first_touch_timestamp = UserValue { value: field.value.safe_i64(), set_timestamp: field.set_timestamp };
                 }
-                _ => user.custom.push((key, custom_user_property(value))),
+                _ => user.custom.push((key.0, custom_user_property(map.next_value::<&'de RawValue>()?))),
             }
         }
-        Ok(user)
+        Ok(match defect {
+            Some(defect) => Err(defect),
+            None => Ok(user),
+        })
+    }
+}
+
+fn text_value<'a>(value: ScalarValue<'a>, field: &'static str, defect: &mut Option<FieldTypeError>) -> Option<Text<'a>> {
+    match value.into_text() {
+        Ok(text) => text,
+        Err(NotAScalar) => {
+            defect.get_or_insert_with(|| FieldTypeError::new(field, "must be a string, not an object or array"));
+            None
+        }
     }
 }
 

@@ -107,31 +107,62 @@ impl SessionRow {
     }
 }
 
-type SessionKey = (String, Option<String>, String);
-
-/// The preferred row of every session seen so far.
+/// The preferred row of every session seen so far, by app, user and session id.
 #[derive(Debug, Default)]
 pub struct SessionCollector {
-    sessions: HashMap<SessionKey, SessionRow>,
+    sessions: HashMap<String, SessionRow>,
+    /// Reused to build lookup keys: most events of a session change nothing, and finding that
+    /// out must not allocate.
+    key: String,
+}
+
+fn session_key(key: &mut String, app_id: &str, user_pseudo_id: Option<&str>, session_id: &str) {
+    key.clear();
+    key.push_str(app_id);
+    key.push('\u{1}');
+    match user_pseudo_id {
+        Some(user) => key.push_str(user),
+        None => key.push('\u{2}'),
+    }
+    key.push('\u{1}');
+    key.push_str(session_id);
 }
 
 impl SessionCollector {
     pub fn add(&mut self, candidate: SessionRow) {
-        let key = (candidate.app_id.clone(), candidate.user_pseudo_id.clone(), candidate.session_id.clone());
-        match self.sessions.get_mut(&key) {
+        session_key(&mut self.key, &candidate.app_id, candidate.user_pseudo_id.as_deref(), &candidate.session_id);
+        match self.sessions.get_mut(self.key.as_str()) {
             Some(current) if current.preference() <= candidate.preference() => {}
             Some(current) => *current = candidate,
             None => {
-                self.sessions.insert(key, candidate);
+                self.sessions.insert(self.key.clone(), candidate);
             }
         }
     }
 
-    pub fn add_events(&mut self, rows: &[EventRow<'_>]) {
-        for row in rows {
-            if let Some(candidate) = SessionRow::candidate(row) {
-                self.add(candidate);
+    /// Considers one event; its row is built only if it becomes the session's preferred one.
+    pub fn add_event(&mut self, row: &EventRow<'_>) {
+        if !SESSION_EVENTS.contains(&row.sdk.event_name.as_ref()) {
+            return;
+        }
+        let Some(session_id) = row.sdk.attributes.as_ref().and_then(|attributes| attributes.session_id.as_deref()) else {
+            return;
+        };
+        session_key(&mut self.key, &row.sdk.app_id, row.sdk.user_pseudo_id.as_deref(), session_id);
+        let is_direct = row.traffic_source.source.as_deref().is_none_or(|source| source == "Direct");
+        match self.sessions.get_mut(self.key.as_str()) {
+            Some(current) if current.preference() <= (is_direct, row.event_time_msec, row.sdk.event_id.as_ref()) => {}
+            Some(current) => *current = SessionRow::candidate(row).expect("a session event with a session id"),
+            None => {
+                let candidate = SessionRow::candidate(row).expect("a session event with a session id");
+                self.sessions.insert(self.key.clone(), candidate);
             }
+        }
+    }
+
+    pub fn add_events(&mut self, rows: &[&EventRow<'_>]) {
+        for &row in rows {
+            self.add_event(row);
         }
     }
 

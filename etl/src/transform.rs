@@ -15,7 +15,7 @@ use crate::{
     custom_parameters::CustomParameters,
     raw_record::{DecodedRecord, RecordContext},
     rows::{EventRow, PageFields, TimeAdjustment, TrafficSourceColumns, UserAgentEnrichment},
-    sdk_event::{SdkEvent, Text},
+    sdk_event::{EventDefect, SdkEvent, Text},
     url_parts::{java_url_decode, parse_url},
 };
 
@@ -89,7 +89,7 @@ pub struct Quarantined {
 /// Turns the events of one decoded record into rows, applying the quality rules.
 pub fn event_rows_of_record<'a>(
     record: &'a DecodedRecord<'a>,
-    events: Vec<&'a RawValue>,
+    events: Vec<Result<SdkEvent<'a>, EventDefect>>,
     rules: &'a QualityRules,
     line: &str,
     counters: &mut QualityCounters,
@@ -97,9 +97,9 @@ pub fn event_rows_of_record<'a>(
     rows: &mut Vec<EventRow<'a>>,
 ) {
     let context = &record.context;
-    for (index, raw_event) in events.into_iter().enumerate() {
+    for (index, event) in events.into_iter().enumerate() {
         counters.events_in += 1;
-        let event = match SdkEvent::parse(raw_event) {
+        let event = match event {
             Ok(event) => event,
             Err(defect) => {
                 counters.quarantined_events += 1;

@@ -179,7 +179,8 @@ pub fn write_user_rows(mut users: Vec<UserState>, context: &BatchContext, stagin
     let mut writer = PartitionedWriter::new(staging, &context.process_job_id);
     for group in users.chunk_by(|left, right| partition_of(left) == partition_of(right)) {
         let (app_id, day) = partition_of(&group[0]);
-        let batch = tables::user_v2::record_batch(group, context);
+        let references: Vec<&UserState> = group.iter().collect();
+        let batch = tables::user_v2::record_batch(&references, context);
         writer.write(&PartitionKey { table: tables::user_v2::TABLE_NAME, app_id, day }, &batch.schema(), &batch)?;
     }
     Ok(writer.finish()?)

@@ -63,29 +63,43 @@ impl UserState {
     /// What one event says about its user; `None` for events without a `user_pseudo_id`.
     pub fn of_event(row: &EventRow<'_>) -> Option<UserState> {
         let user_pseudo_id = row.sdk.user_pseudo_id.as_deref()?;
-        let event_name = row.sdk.event_name.as_ref();
-        let profile = if event_name == PROFILE_SET_EVENT { row.sdk.user.as_ref().and_then(|user| user_profile(row, user)) } else { None };
-        let first_touch = FIRST_TOUCH_EVENTS.contains(&event_name).then(|| {
-            let first_touch_time_msec = row.shifted(row.sdk.user.as_ref().and_then(|user| user.first_touch_timestamp.value));
-            FirstTouch {
-                event_time_msec: row.event_time_msec,
-                event_id: row.sdk.event_id.to_string(),
-                event_name: event_name.to_string(),
-                first_touch_time_msec,
-                first_visit_date: first_touch_time_msec.and_then(days_since_epoch),
-                first_referrer: row.page.referrer.as_deref().map(str::to_string),
-                traffic: TrafficSnapshot::of(row),
-                app_install_source: row.sdk.attributes.as_ref().and_then(|attributes| attributes.app_install_channel.as_deref()).map(str::to_string),
-            }
-        });
-        Some(UserState {
+        let mut state = UserState {
             app_id: row.sdk.app_id.to_string(),
             user_pseudo_id: user_pseudo_id.to_string(),
-            user_id: row.user_id().map(str::to_string),
-            last_event_time_msec: row.event_time_msec,
-            profile,
-            first_touch,
-        })
+            user_id: None,
+            last_event_time_msec: i64::MIN,
+            profile: None,
+            first_touch: None,
+        };
+        state.absorb(row);
+        Some(state)
+    }
+
+    /// Merges what one event says into this state: `merge(of_event(row))`, allocating only
+    /// for the parts the event changes (most events change none).
+    pub fn absorb(&mut self, row: &EventRow<'_>) {
+        if let Some(user_id) = row.user_id() {
+            if self.user_id.as_deref().is_none_or(|current| user_id > current) {
+                self.user_id = Some(user_id.to_string());
+            }
+        }
+        self.last_event_time_msec = self.last_event_time_msec.max(row.event_time_msec);
+        let event_name = row.sdk.event_name.as_ref();
+        let event_id = row.sdk.event_id.as_ref();
+        if event_name == PROFILE_SET_EVENT {
+            let newer = self.profile.as_ref().is_none_or(|current| (row.event_time_msec, event_id) > (current.event_time_msec, current.event_id.as_str()));
+            if newer {
+                if let Some(profile) = row.sdk.user.as_ref().and_then(|user| user_profile(row, user)) {
+                    self.profile = Some(profile);
+                }
+            }
+        }
+        if FIRST_TOUCH_EVENTS.contains(&event_name) {
+            let earlier = self.first_touch.as_ref().is_none_or(|current| (row.event_time_msec, event_id) < (current.event_time_msec, current.event_id.as_str()));
+            if earlier {
+                self.first_touch = Some(first_touch(row));
+            }
+        }
     }
 
     /// Combines two states of the same user (see the module documentation).
@@ -112,6 +126,20 @@ impl UserState {
                 self.first_touch = Some(first_touch);
             }
         }
+    }
+}
+
+fn first_touch(row: &EventRow<'_>) -> FirstTouch {
+    let first_touch_time_msec = row.shifted(row.sdk.user.as_ref().and_then(|user| user.first_touch_timestamp.value));
+    FirstTouch {
+        event_time_msec: row.event_time_msec,
+        event_id: row.sdk.event_id.to_string(),
+        event_name: row.sdk.event_name.to_string(),
+        first_touch_time_msec,
+        first_visit_date: first_touch_time_msec.and_then(days_since_epoch),
+        first_referrer: row.page.referrer.as_deref().map(str::to_string),
+        traffic: TrafficSnapshot::of(row),
+        app_install_source: row.sdk.attributes.as_ref().and_then(|attributes| attributes.app_install_channel.as_deref()).map(str::to_string),
     }
 }
 
@@ -182,27 +210,44 @@ fn user_properties_json(properties: &[(String, UserPropertyValue)]) -> String {
     out
 }
 
-/// The merged state of every user seen so far in a run, by (app, user).
+/// The merged state of every user seen so far in a run, by app and user.
 #[derive(Debug, Default)]
 pub struct UserCollector {
-    users: HashMap<(String, String), UserState>,
+    users: HashMap<String, UserState>,
+    /// Reused to build lookup keys without allocating.
+    key: String,
+}
+
+fn user_key(key: &mut String, app_id: &str, user_pseudo_id: &str) {
+    key.clear();
+    key.push_str(app_id);
+    key.push('\u{1}');
+    key.push_str(user_pseudo_id);
 }
 
 impl UserCollector {
     pub fn add(&mut self, state: UserState) {
-        let key = (state.app_id.clone(), state.user_pseudo_id.clone());
-        match self.users.get_mut(&key) {
+        user_key(&mut self.key, &state.app_id, &state.user_pseudo_id);
+        match self.users.get_mut(self.key.as_str()) {
             Some(current) => current.merge(state),
             None => {
-                self.users.insert(key, state);
+                self.users.insert(self.key.clone(), state);
             }
         }
     }
 
-    pub fn add_events(&mut self, rows: &[EventRow<'_>]) {
-        for row in rows {
-            if let Some(state) = UserState::of_event(row) {
-                self.add(state);
+    pub fn add_events(&mut self, rows: &[&EventRow<'_>]) {
+        for &row in rows {
+            let Some(user_pseudo_id) = row.sdk.user_pseudo_id.as_deref() else {
+                continue;
+            };
+            user_key(&mut self.key, &row.sdk.app_id, user_pseudo_id);
+            match self.users.get_mut(self.key.as_str()) {
+                Some(current) => current.absorb(row),
+                None => {
+                    let state = UserState::of_event(row).expect("the event has a user_pseudo_id");
+                    self.users.insert(self.key.clone(), state);
+                }
             }
         }
     }

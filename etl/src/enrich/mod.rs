@@ -120,7 +120,7 @@ impl EnrichmentResources {
             .map(|kind| -> Box<dyn Enricher> {
                 match kind {
                     EnricherKind::PageUrl => Box::new(PageUrlEnricher),
-                    EnricherKind::TrafficSource => Box::new(TrafficSourceEnricher { rules: self.traffic_rules.clone() }),
+                    EnricherKind::TrafficSource => Box::new(TrafficSourceEnricher::new(self.traffic_rules.clone())),
                     EnricherKind::UserAgent => Box::new(UserAgentEnricher::new(self.user_agent.clone().expect("user-agent regexes are loaded for this chain"))),
                     EnricherKind::IpGeo => Box::new(IpGeoEnricher::new(self.geo.clone().expect("the geo database is loaded for this chain"))),
                 }

@@ -63,8 +63,20 @@ impl TrafficRuleBook {
     }
 }
 
+/// Attributions computed per run: a visitor's events share their referrers, and pages repeat.
+const CACHE_ENTRIES: usize = 16 * 1024;
+
 pub struct TrafficSourceEnricher {
-    pub rules: Arc<TrafficRuleBook>,
+    rules: Arc<TrafficRuleBook>,
+    /// Attribution by its inputs (app, case, and the values the rules read).
+    cache: lru::LruCache<String, Attribution>,
+    key: String,
+}
+
+impl TrafficSourceEnricher {
+    pub fn new(rules: Arc<TrafficRuleBook>) -> TrafficSourceEnricher {
+        TrafficSourceEnricher { rules, cache: lru::LruCache::new(std::num::NonZeroUsize::new(CACHE_ENTRIES).expect("not zero")), key: String::new() }
+    }
 }
 
 impl Enricher for TrafficSourceEnricher {
@@ -74,12 +86,34 @@ impl Enricher for TrafficSourceEnricher {
 
     fn enrich(&mut self, rows: &mut [EventRow<'_>]) {
         for row in rows {
-            enrich_row(self.rules.for_app(&row.sdk.app_id), row);
+            let rules = self.rules.for_app(&row.sdk.app_id);
+            enrich_row(rules, &mut self.cache, &mut self.key, row);
         }
     }
 }
 
-fn enrich_row(rules: &TrafficSourceRules, row: &mut EventRow<'_>) {
+/// The cache key of an attribution: its inputs, separated by a byte no URL contains.
+fn cache_key(key: &mut String, parts: &[Option<&str>]) {
+    key.clear();
+    for part in parts {
+        match part {
+            Some(text) => key.push_str(text),
+            None => key.push('\u{2}'),
+        }
+        key.push('\u{1}');
+    }
+}
+
+fn cached(cache: &mut lru::LruCache<String, Attribution>, key: &str, compute: impl FnOnce() -> Attribution) -> Attribution {
+    if let Some(found) = cache.get(key) {
+        return found.clone();
+    }
+    let attribution = compute();
+    cache.put(key.to_string(), attribution.clone());
+    attribution
+}
+
+fn enrich_row(rules: &TrafficSourceRules, cache: &mut lru::LruCache<String, Attribution>, key: &mut String, row: &mut EventRow<'_>) {
     let Some(attributes) = row.sdk.attributes.as_ref() else {
         return;
     };
@@ -94,26 +128,38 @@ fn enrich_row(rules: &TrafficSourceRules, row: &mut EventRow<'_>) {
                 None => row.page.page_url_parts(attributes.page_url.as_deref()).and_then(|parts| parts.host.clone()),
             };
             let utm = Utm::of_columns(&row.traffic_source);
-            // CAoA's argument order, reproduced on purpose (see the module documentation).
-            let result = attribute_visit(
-                rules,
-                utm,
-                row.page.referrer.as_deref(),
-                hostname.as_deref(),
-                row.page.latest_referrer.as_deref(),
-                row.page.latest_referrer_host.as_deref(),
+            let traffic = &row.traffic_source;
+            cache_key(
+                key,
+                &[
+                    Some(&row.sdk.app_id),
+                    Some("sdk"),
+                    traffic.source.as_deref(),
+                    traffic.medium.as_deref(),
+                    traffic.campaign.as_deref(),
+                    traffic.content.as_deref(),
+                    traffic.term.as_deref(),
+                    traffic.campaign_id.as_deref(),
+                    traffic.clid_platform.as_deref(),
+                    traffic.clid.as_deref(),
+                    row.page.referrer.as_deref(),
+                    hostname.as_deref(),
+                    row.page.latest_referrer.as_deref(),
+                    row.page.latest_referrer_host.as_deref(),
+                ],
             );
+            // CAoA's argument order, reproduced on purpose (see the module documentation).
+            let result = cached(cache, key, || {
+                attribute_visit(rules, utm, row.page.referrer.as_deref(), hostname.as_deref(), row.page.latest_referrer.as_deref(), row.page.latest_referrer_host.as_deref())
+            });
             row.traffic_source.category = result.category.map(Cow::Owned);
             row.traffic_source.channel_group = result.channel.map(Cow::Owned);
         }
         None => {
-            let result = attribute_from_urls(
-                rules,
-                attributes.page_url.as_deref(),
-                attributes.page_referrer.as_deref(),
-                attributes.latest_referrer.as_deref(),
-                attributes.latest_referrer_host.as_deref(),
-            );
+            let (page_url, page_referrer, latest_referrer, latest_referrer_host) =
+                (attributes.page_url.as_deref(), attributes.page_referrer.as_deref(), attributes.latest_referrer.as_deref(), attributes.latest_referrer_host.as_deref());
+            cache_key(key, &[Some(&row.sdk.app_id), Some("urls"), page_url, page_referrer, latest_referrer, latest_referrer_host]);
+            let result = cached(cache, key, || attribute_from_urls(rules, page_url, page_referrer, latest_referrer, latest_referrer_host));
             row.traffic_source = result.into_columns();
         }
     }

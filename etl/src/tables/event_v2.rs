@@ -1,7 +1,6 @@
 //! `event_v2`: one row per event, CAoA's columns in CAoA's order.
 
 use crate::{
-    raw_record::java_instant_text,
     rows::{EventRow, UserAgentEnrichment},
     sdk_event::SdkAttributes,
     tables::{BatchContext, TextMapWriter, define_table},
@@ -78,8 +77,8 @@ fn process_info(row: &EventRow<'_>, context: &BatchContext, map: &mut TextMapWri
     map.entry("ingest_time", Some(&record.ingest_time_text));
     map.entry("input_file_name", Some(record.input_name));
     map.entry("source_ip", record.ip.as_deref());
-    if let Some(upload) = record.upload_time_msec {
-        map.entry("upload_time", Some(&java_instant_text(upload)));
+    if let Some(upload_time) = &record.upload_time_text {
+        map.entry("upload_time", Some(upload_time));
     }
     if let Some(adjustment) = &row.time_adjustment {
         map.entry("event_timestamp_adjusted", Some("true"));

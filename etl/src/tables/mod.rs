@@ -53,18 +53,29 @@ pub struct UserPropertyValue {
     pub set_time_msec: Option<i64>,
 }
 
-/// Writes the entries of one `map<string,string>` cell.
+/// Writes the entries of one `map<string,string>` cell. A column is built in two passes over
+/// its rows, first counting entries and bytes, then appending them: buffers sized up front
+/// are never copied to grow.
 pub struct TextMapWriter<'b> {
-    keys: &'b mut StringBuilder,
-    values: &'b mut StringBuilder,
+    target: MapTarget<'b>,
     count: usize,
+}
+
+enum MapTarget<'b> {
+    Counting { bytes: &'b mut usize },
+    Appending { keys: &'b mut StringBuilder, values: &'b mut StringBuilder },
 }
 
 impl TextMapWriter<'_> {
     pub fn entry(&mut self, key: &str, value: Option<&str>) {
-        self.keys.append_value(key);
-        self.values.append_option(value);
         self.count += 1;
+        match &mut self.target {
+            MapTarget::Counting { bytes } => **bytes += key.len() + value.map_or(0, str::len),
+            MapTarget::Appending { keys, values } => {
+                keys.append_value(key);
+                values.append_option(value);
+            }
+        }
     }
 }
 
@@ -108,9 +119,9 @@ pub mod kinds {
             utc_timestamp()
         }
         /// Values are µs since the epoch.
-        pub fn build<R, C>(rows: &[R], context: &C, value: impl Fn(&R, &C) -> Option<i64>) -> ArrayRef {
+        pub fn build<R, C>(rows: &[&R], context: &C, value: impl Fn(&R, &C) -> Option<i64>) -> ArrayRef {
             let mut builder = TimestampMicrosecondBuilder::with_capacity(rows.len()).with_timezone("UTC");
-            for row in rows {
+            for &row in rows {
                 builder.append_option(value(row, context));
             }
             Arc::new(builder.finish())
@@ -123,9 +134,9 @@ pub mod kinds {
             DataType::Date32
         }
         /// Values are days since the epoch.
-        pub fn build<R, C>(rows: &[R], context: &C, value: impl Fn(&R, &C) -> Option<i32>) -> ArrayRef {
+        pub fn build<R, C>(rows: &[&R], context: &C, value: impl Fn(&R, &C) -> Option<i32>) -> ArrayRef {
             let mut builder = Date32Builder::with_capacity(rows.len());
-            for row in rows {
+            for &row in rows {
                 builder.append_option(value(row, context));
             }
             Arc::new(builder.finish())
@@ -137,12 +148,14 @@ pub mod kinds {
         pub fn data_type() -> DataType {
             DataType::Utf8
         }
-        pub fn build<R, C, F>(rows: &[R], context: &C, max_bytes: usize, value: F) -> ArrayRef
+        pub fn build<R, C, F>(rows: &[&R], context: &C, max_bytes: usize, value: F) -> ArrayRef
         where
             F: for<'r> Fn(&'r R, &'r C) -> Option<&'r str>,
         {
-            let mut builder = StringBuilder::with_capacity(rows.len(), rows.len() * 8);
-            for row in rows {
+            // Sized in a first pass: growing the value buffer would copy it again and again.
+            let bytes: usize = rows.iter().map(|&row| value(row, context).map_or(0, |text| text.len().min(max_bytes))).sum();
+            let mut builder = StringBuilder::with_capacity(rows.len(), bytes);
+            for &row in rows {
                 builder.append_option(value(row, context).map(|text| truncate_to_bytes(text, max_bytes)));
             }
             Arc::new(builder.finish())
@@ -154,9 +167,9 @@ pub mod kinds {
         pub fn data_type() -> DataType {
             DataType::Int64
         }
-        pub fn build<R, C>(rows: &[R], context: &C, value: impl Fn(&R, &C) -> Option<i64>) -> ArrayRef {
+        pub fn build<R, C>(rows: &[&R], context: &C, value: impl Fn(&R, &C) -> Option<i64>) -> ArrayRef {
             let mut builder = Int64Builder::with_capacity(rows.len());
-            for row in rows {
+            for &row in rows {
                 builder.append_option(value(row, context));
             }
             Arc::new(builder.finish())
@@ -168,9 +181,9 @@ pub mod kinds {
         pub fn data_type() -> DataType {
             DataType::Int32
         }
-        pub fn build<R, C>(rows: &[R], context: &C, value: impl Fn(&R, &C) -> Option<i32>) -> ArrayRef {
+        pub fn build<R, C>(rows: &[&R], context: &C, value: impl Fn(&R, &C) -> Option<i32>) -> ArrayRef {
             let mut builder = Int32Builder::with_capacity(rows.len());
-            for row in rows {
+            for &row in rows {
                 builder.append_option(value(row, context));
             }
             Arc::new(builder.finish())
@@ -182,9 +195,9 @@ pub mod kinds {
         pub fn data_type() -> DataType {
             DataType::Float64
         }
-        pub fn build<R, C>(rows: &[R], context: &C, value: impl Fn(&R, &C) -> Option<f64>) -> ArrayRef {
+        pub fn build<R, C>(rows: &[&R], context: &C, value: impl Fn(&R, &C) -> Option<f64>) -> ArrayRef {
             let mut builder = Float64Builder::with_capacity(rows.len());
-            for row in rows {
+            for &row in rows {
                 builder.append_option(value(row, context));
             }
             Arc::new(builder.finish())
@@ -196,9 +209,9 @@ pub mod kinds {
         pub fn data_type() -> DataType {
             DataType::Boolean
         }
-        pub fn build<R, C>(rows: &[R], context: &C, value: impl Fn(&R, &C) -> Option<bool>) -> ArrayRef {
+        pub fn build<R, C>(rows: &[&R], context: &C, value: impl Fn(&R, &C) -> Option<bool>) -> ArrayRef {
             let mut builder = BooleanBuilder::with_capacity(rows.len());
-            for row in rows {
+            for &row in rows {
                 builder.append_option(value(row, context));
             }
             Arc::new(builder.finish())
@@ -211,15 +224,21 @@ pub mod kinds {
         pub fn data_type() -> DataType {
             map_type(DataType::Utf8)
         }
-        pub fn build<R, C>(rows: &[R], context: &C, value: impl Fn(&R, &C, &mut TextMapWriter<'_>) -> bool) -> ArrayRef {
-            let mut keys = StringBuilder::new();
-            let mut values = StringBuilder::new();
+        pub fn build<R, C>(rows: &[&R], context: &C, value: impl Fn(&R, &C, &mut TextMapWriter<'_>) -> bool) -> ArrayRef {
+            let (mut entries, mut bytes) = (0, 0);
+            for &row in rows {
+                let mut counter = TextMapWriter { target: MapTarget::Counting { bytes: &mut bytes }, count: 0 };
+                value(row, context, &mut counter);
+                entries += counter.count;
+            }
+            let mut keys = StringBuilder::with_capacity(entries, bytes);
+            let mut values = StringBuilder::with_capacity(entries, bytes);
             let mut offsets = Vec::with_capacity(rows.len() + 1);
             let mut valid = Vec::with_capacity(rows.len());
             let mut total = 0i32;
             offsets.push(0);
-            for row in rows {
-                let mut writer = TextMapWriter { keys: &mut keys, values: &mut values, count: 0 };
+            for &row in rows {
+                let mut writer = TextMapWriter { target: MapTarget::Appending { keys: &mut keys, values: &mut values }, count: 0 };
                 let present = value(row, context, &mut writer);
                 total += writer.count as i32;
                 offsets.push(total);
@@ -235,16 +254,23 @@ pub mod kinds {
         pub fn data_type() -> DataType {
             map_type(DataType::Struct(parameter_struct_fields()))
         }
-        pub fn build<R, C, F>(rows: &[R], context: &C, value: F) -> ArrayRef
+        pub fn build<R, C, F>(rows: &[&R], context: &C, value: F) -> ArrayRef
         where
             F: for<'r> Fn(&'r R, &'r C) -> Option<&'r [(String, ParameterValue)]>,
         {
-            let (mut keys, mut texts, mut types) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+            let (mut entries, mut bytes) = (0, 0);
+            for &row in rows {
+                for (key, parameter) in value(row, context).unwrap_or_default() {
+                    entries += 1;
+                    bytes += key.len() + parameter.value.len();
+                }
+            }
+            let (mut keys, mut texts, mut types) = (StringBuilder::with_capacity(entries, bytes), StringBuilder::with_capacity(entries, bytes), StringBuilder::with_capacity(entries, entries * 7));
             let mut offsets = Vec::with_capacity(rows.len() + 1);
             let mut valid = Vec::with_capacity(rows.len());
             let mut total = 0i32;
             offsets.push(0);
-            for row in rows {
+            for &row in rows {
                 let entries = value(row, context).filter(|entries| !entries.is_empty());
                 for (key, parameter) in entries.unwrap_or_default() {
                     keys.append_value(key);
@@ -266,16 +292,24 @@ pub mod kinds {
         pub fn data_type() -> DataType {
             map_type(DataType::Struct(user_property_struct_fields()))
         }
-        pub fn build<R, C, F>(rows: &[R], context: &C, value: F) -> ArrayRef
+        pub fn build<R, C, F>(rows: &[&R], context: &C, value: F) -> ArrayRef
         where
             F: for<'r> Fn(&'r R, &'r C) -> Option<&'r [(String, UserPropertyValue)]>,
         {
-            let (mut keys, mut texts, mut types, mut times) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), Int64Builder::new());
+            let (mut entries, mut bytes) = (0, 0);
+            for &row in rows {
+                for (key, property) in value(row, context).unwrap_or_default() {
+                    entries += 1;
+                    bytes += key.len() + property.value.len();
+                }
+            }
+            let (mut keys, mut texts, mut types, mut times) =
+                (StringBuilder::with_capacity(entries, bytes), StringBuilder::with_capacity(entries, bytes), StringBuilder::with_capacity(entries, entries * 7), Int64Builder::with_capacity(entries));
             let mut offsets = Vec::with_capacity(rows.len() + 1);
             let mut valid = Vec::with_capacity(rows.len());
             let mut total = 0i32;
             offsets.push(0);
-            for row in rows {
+            for &row in rows {
                 let entries = value(row, context).filter(|entries| !entries.is_empty());
                 for (key, property) in entries.unwrap_or_default() {
                     keys.append_value(key);
@@ -305,7 +339,7 @@ macro_rules! define_table {
         }
 
         /// One record batch of these rows.
-        pub fn record_batch(rows: &[$row], context: &$context) -> arrow::array::RecordBatch {
+        pub fn record_batch(rows: &[&$row], context: &$context) -> arrow::array::RecordBatch {
             let columns: Vec<arrow::array::ArrayRef> = vec![
                 $( $crate::tables::kinds::$kind::build(rows, context $(, $limit)?, $value) ),+
             ];

@@ -3,6 +3,12 @@
 
 mod serve;
 
+/// mimalloc instead of the system allocator: the ETL builds and drops many column buffers per
+/// batch, and glibc's allocator served them with fresh pages each time (a third of the
+/// encoding time; see docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
