@@ -47,15 +47,6 @@ pub fn user_state_prefix(project_id: &str) -> String {
     format!("{project_id}/etl/user-state")
 }
 
-pub fn processed_object_key(project_id: &str, table: &str, app_id: &str, day: chrono::NaiveDate, chunk_id: &str) -> String {
-    format!(
-        "{project_id}/data/processed/{table}/partition_app={app_id}/partition_year={:04}/partition_month={:02}/partition_day={:02}/{chunk_id}.parquet",
-        day.year(),
-        day.month(),
-        day.day()
-    )
-}
-
 /// The app a processed key belongs to, read back from its `partition_app=` segment.
 pub fn app_of_processed_key(key: &str) -> Option<&str> {
     key.split('/').find_map(|segment| segment.strip_prefix("partition_app="))
@@ -122,12 +113,7 @@ mod tests {
 
     #[test]
     fn processed_keys_carry_their_app() {
-        let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
-        let key = processed_object_key("demo", "event_v2", "app-1", day, "c1");
-        assert_eq!(
-            key,
-            "demo/data/processed/event_v2/partition_app=app-1/partition_year=2026/partition_month=01/partition_day=02/c1.parquet"
-        );
+        let key = format!("{}/event_v2/partition_app=app-1/partition_year=2026/partition_month=01/partition_day=02/c1.parquet", processed_prefix("demo"));
         assert_eq!(app_of_processed_key(&key), Some("app-1"));
         assert_eq!(table_of_processed_key(&key), Some("event_v2"));
     }

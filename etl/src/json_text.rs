@@ -118,57 +118,12 @@ impl FieldTypeError {
     }
 }
 
-/// A text field: strings as they are, numbers and booleans as their text (as Jackson does),
-/// null as absent; objects and arrays are an error.
-pub fn text<'a>(field: &str, raw: &'a RawValue) -> Result<Option<Cow<'a, str>>, FieldTypeError> {
-    match kind_of(raw) {
-        JsonKind::String => Ok(Some(unescape_string(raw))),
-        JsonKind::Number | JsonKind::Boolean => Ok(Some(Cow::Borrowed(raw.get()))),
-        JsonKind::Null => Ok(None),
-        JsonKind::Object | JsonKind::Array => Err(FieldTypeError::new(field, "must be a string, not an object or array")),
-    }
-}
-
-/// The token text of a scalar with a string's quotes removed (for the "safe" number readers).
+/// The token text of a scalar with a string's quotes removed.
 fn scalar_text(raw: &RawValue) -> Option<Cow<'_, str>> {
     match kind_of(raw) {
         JsonKind::String => Some(unescape_string(raw)),
         JsonKind::Number | JsonKind::Boolean => Some(Cow::Borrowed(raw.get())),
         _ => None,
-    }
-}
-
-/// CAoA's "safe" long: the token text parsed as an integer; anything else is null, never an error.
-pub fn safe_i64(raw: &RawValue) -> Option<i64> {
-    scalar_text(raw)?.trim().parse().ok()
-}
-
-/// CAoA's "safe" int: as [`safe_i64`], null outside the 32-bit range.
-pub fn safe_i32(raw: &RawValue) -> Option<i32> {
-    scalar_text(raw)?.trim().parse().ok()
-}
-
-/// CAoA's "safe" double.
-pub fn safe_f64(raw: &RawValue) -> Option<f64> {
-    let text = scalar_text(raw)?;
-    let text = text.trim();
-    match text {
-        "NaN" => Some(f64::NAN),
-        "Infinity" | "+Infinity" => Some(f64::INFINITY),
-        "-Infinity" => Some(f64::NEG_INFINITY),
-        _ => text.parse().ok(),
-    }
-}
-
-/// CAoA's "safe" boolean: `"1"` is true, `"0"` false, `""` and `"null"` null, otherwise
-/// `true` ignoring case.
-pub fn safe_bool(raw: &RawValue) -> Option<bool> {
-    let text = scalar_text(raw)?;
-    match text.as_ref() {
-        "" | "null" => None,
-        "1" => Some(true),
-        "0" => Some(false),
-        other => Some(other.eq_ignore_ascii_case("true")),
     }
 }
 
@@ -304,25 +259,7 @@ mod tests {
     }
 
     #[test]
-    fn text_fields_accept_scalars_and_refuse_structures() {
-        assert_eq!(text("f", &raw(r#""a\"b""#)).unwrap().unwrap(), "a\"b");
-        assert_eq!(text("f", &raw("12")).unwrap().unwrap(), "12");
-        assert_eq!(text("f", &raw("true")).unwrap().unwrap(), "true");
-        assert_eq!(text("f", &raw("null")).unwrap(), None);
-        assert_eq!(text("f", &raw("{}")).unwrap_err().field, "f");
-    }
-
-    #[test]
-    fn safe_numbers_turn_bad_input_into_null() {
-        assert_eq!(safe_i64(&raw(r#""123""#)), Some(123));
-        assert_eq!(safe_i64(&raw("1.5")), None);
-        assert_eq!(safe_i32(&raw("3000000000")), None);
-        assert_eq!(safe_f64(&raw(r#""abc""#)), None);
-        assert_eq!(safe_f64(&raw("19")), Some(19.0));
-        assert_eq!(safe_bool(&raw(r#""1""#)), Some(true));
-        assert_eq!(safe_bool(&raw(r#""TRUE""#)), Some(true));
-        assert_eq!(safe_bool(&raw(r#""""#)), None);
-        assert_eq!(safe_bool(&raw("false")), Some(false));
+    fn lenient_numbers_truncate_decimals_and_turn_text_into_null() {
         assert_eq!(lenient_i64(&raw("12.9")), Some(12));
         assert_eq!(lenient_i64(&raw(r#""x""#)), None);
     }

@@ -23,8 +23,9 @@ pub struct TimeAdjustment {
     pub reason: String,
 }
 
-/// The ten `traffic_source_*` columns.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The ten `traffic_source_*` columns. Borrowed from the request while an event is
+/// transformed; owned (`'static`) where it outlives the request, in sessions and users.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TrafficSourceColumns<'a> {
     pub source: Option<Text<'a>>,
     pub medium: Option<Text<'a>>,
@@ -36,6 +37,25 @@ pub struct TrafficSourceColumns<'a> {
     pub clid: Option<Text<'a>>,
     pub channel_group: Option<Text<'a>>,
     pub category: Option<Text<'a>>,
+}
+
+impl TrafficSourceColumns<'_> {
+    /// The same values, owned.
+    pub fn to_owned_columns(&self) -> TrafficSourceColumns<'static> {
+        let owned = |text: &Option<Text<'_>>| text.as_deref().map(|text| Text::Owned(text.to_string()));
+        TrafficSourceColumns {
+            source: owned(&self.source),
+            medium: owned(&self.medium),
+            campaign: owned(&self.campaign),
+            content: owned(&self.content),
+            term: owned(&self.term),
+            campaign_id: owned(&self.campaign_id),
+            clid_platform: owned(&self.clid_platform),
+            clid: owned(&self.clid),
+            channel_group: owned(&self.channel_group),
+            category: owned(&self.category),
+        }
+    }
 }
 
 /// The `page_view_*` columns. Titles and URLs are URL-decoded, as CAoA does.

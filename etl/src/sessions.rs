@@ -15,36 +15,11 @@ use crate::rows::EventRow;
 pub const SESSION_EVENTS: [&str; 5] = ["_session_start", "_page_view", "_user_engagement", "_screen_view", "_app_end"];
 
 /// The ten traffic-source values, owned (they outlive the request they came from).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrafficSnapshot {
-    pub source: Option<String>,
-    pub medium: Option<String>,
-    pub campaign: Option<String>,
-    pub content: Option<String>,
-    pub term: Option<String>,
-    pub campaign_id: Option<String>,
-    pub clid_platform: Option<String>,
-    pub clid: Option<String>,
-    pub channel_group: Option<String>,
-    pub category: Option<String>,
-}
+pub type TrafficSnapshot = crate::rows::TrafficSourceColumns<'static>;
 
 impl TrafficSnapshot {
     pub fn of(row: &EventRow<'_>) -> TrafficSnapshot {
-        let owned = |text: &Option<std::borrow::Cow<'_, str>>| text.as_deref().map(str::to_string);
-        let traffic = &row.traffic_source;
-        TrafficSnapshot {
-            source: owned(&traffic.source),
-            medium: owned(&traffic.medium),
-            campaign: owned(&traffic.campaign),
-            content: owned(&traffic.content),
-            term: owned(&traffic.term),
-            campaign_id: owned(&traffic.campaign_id),
-            clid_platform: owned(&traffic.clid_platform),
-            clid: owned(&traffic.clid),
-            channel_group: owned(&traffic.channel_group),
-            category: owned(&traffic.category),
-        }
+        row.traffic_source.to_owned_columns()
     }
 
     /// No source, or the source `Direct`.
@@ -197,7 +172,7 @@ mod tests {
             user_id: None,
             session_number: Some(1),
             session_start_time_msec: Some(0),
-            traffic: TrafficSnapshot { source: source.map(str::to_string), ..TrafficSnapshot::default() },
+            traffic: TrafficSnapshot { source: source.map(|source| source.to_string().into()), ..TrafficSnapshot::default() },
             event_process_info: Vec::new(),
         }
     }

@@ -162,61 +162,28 @@ pub mod kinds {
         }
     }
 
-    pub mod long {
-        use super::*;
-        pub fn data_type() -> DataType {
-            DataType::Int64
-        }
-        pub fn build<R, C>(rows: &[&R], context: &C, value: impl Fn(&R, &C) -> Option<i64>) -> ArrayRef {
-            let mut builder = Int64Builder::with_capacity(rows.len());
-            for &row in rows {
-                builder.append_option(value(row, context));
+    /// A column of a primitive type: one builder per type, the same loop for all.
+    macro_rules! primitive_column {
+        ($module:ident, $data_type:expr, $builder:ty, $value:ty) => {
+            pub mod $module {
+                use super::*;
+                pub fn data_type() -> DataType {
+                    $data_type
+                }
+                pub fn build<R, C>(rows: &[&R], context: &C, value: impl Fn(&R, &C) -> Option<$value>) -> ArrayRef {
+                    let mut builder = <$builder>::with_capacity(rows.len());
+                    for &row in rows {
+                        builder.append_option(value(row, context));
+                    }
+                    Arc::new(builder.finish())
+                }
             }
-            Arc::new(builder.finish())
-        }
+        };
     }
-
-    pub mod integer {
-        use super::*;
-        pub fn data_type() -> DataType {
-            DataType::Int32
-        }
-        pub fn build<R, C>(rows: &[&R], context: &C, value: impl Fn(&R, &C) -> Option<i32>) -> ArrayRef {
-            let mut builder = Int32Builder::with_capacity(rows.len());
-            for &row in rows {
-                builder.append_option(value(row, context));
-            }
-            Arc::new(builder.finish())
-        }
-    }
-
-    pub mod double {
-        use super::*;
-        pub fn data_type() -> DataType {
-            DataType::Float64
-        }
-        pub fn build<R, C>(rows: &[&R], context: &C, value: impl Fn(&R, &C) -> Option<f64>) -> ArrayRef {
-            let mut builder = Float64Builder::with_capacity(rows.len());
-            for &row in rows {
-                builder.append_option(value(row, context));
-            }
-            Arc::new(builder.finish())
-        }
-    }
-
-    pub mod boolean {
-        use super::*;
-        pub fn data_type() -> DataType {
-            DataType::Boolean
-        }
-        pub fn build<R, C>(rows: &[&R], context: &C, value: impl Fn(&R, &C) -> Option<bool>) -> ArrayRef {
-            let mut builder = BooleanBuilder::with_capacity(rows.len());
-            for &row in rows {
-                builder.append_option(value(row, context));
-            }
-            Arc::new(builder.finish())
-        }
-    }
+    primitive_column!(long, DataType::Int64, Int64Builder, i64);
+    primitive_column!(integer, DataType::Int32, Int32Builder, i32);
+    primitive_column!(double, DataType::Float64, Float64Builder, f64);
+    primitive_column!(boolean, DataType::Boolean, BooleanBuilder, bool);
 
     /// `map<string,string>`: the accessor writes the entries and returns false for a null map.
     pub mod text_map {

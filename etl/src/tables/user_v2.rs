@@ -11,7 +11,7 @@ const SHORT: usize = 255;
 const MEDIUM: usize = 2048;
 const LONG: usize = 65535;
 
-fn first_traffic<'r>(state: &'r UserState, pick: impl Fn(&'r crate::sessions::TrafficSnapshot) -> &'r Option<String>) -> Option<&'r str> {
+fn first_traffic<'r>(state: &'r UserState, pick: impl Fn(&'r crate::sessions::TrafficSnapshot) -> &'r Option<crate::sdk_event::Text<'static>>) -> Option<&'r str> {
     state.first_touch.as_ref().and_then(|first| pick(&first.traffic).as_deref())
 }
 
