@@ -30,6 +30,40 @@ pub const MAX_OBJECTS_PER_CHUNK: usize = 64;
 /// …and at most this many compressed bytes.
 pub const MAX_BYTES_PER_CHUNK: u64 = 64 * 1024 * 1024;
 
+/// A chunk is transformed and published in parts of this many raw objects; a retried
+/// transform resumes at the first part its last heartbeat did not report done.
+pub const OBJECTS_PER_PART: usize = 8;
+
+/// What a transform's heartbeat carries: the parts of the chunk done and published, with their
+/// counters, and the objects done in the part under way (progress only).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChunkProgress {
+    pub parts_done: usize,
+    pub counters: TransformCounters,
+    pub objects_done_in_part: u64,
+}
+
+/// Where a transform reports its progress: the activity's heartbeat, or nothing (tests).
+pub trait Heartbeat: Sync {
+    fn record(&self, progress: &ChunkProgress) -> impl std::future::Future<Output = ()> + Send;
+}
+
+impl Heartbeat for ActivityContext {
+    async fn record(&self, progress: &ChunkProgress) {
+        // Progress only: a heartbeat that cannot be sent must not fail the transform.
+        if let Err(error) = self.record_heartbeat(progress.clone()).await {
+            tracing::debug!(%error, "heartbeat not recorded");
+        }
+    }
+}
+
+/// No heartbeat (outside an activity).
+pub struct NoHeartbeat;
+
+impl Heartbeat for NoHeartbeat {
+    async fn record(&self, _progress: &ChunkProgress) {}
+}
+
 /// Progress of a project's ETL, kept in the object store.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct EtlState {
@@ -66,7 +100,12 @@ impl EtlActivityImplementations {
 
     #[activity(name = names::TRANSFORM_CHUNK)]
     pub async fn transform_chunk(self: Arc<Self>, ctx: ActivityContext, input: TransformChunkInput) -> Result<TransformCounters, ActivityError> {
-        self.transform(&input, Some(&ctx)).await.map_err(ActivityFailure::into_activity_error)
+        // Details a previous attempt left; unreadable ones (another version's) mean a fresh start.
+        let resume_from = ctx.heartbeat_details().deserialize::<ChunkProgress>().unwrap_or_else(|error| {
+            tracing::warn!(%error, "ignoring unreadable heartbeat details: the chunk starts over");
+            None
+        });
+        self.transform(&input, resume_from, &ctx).await.map_err(ActivityFailure::into_activity_error)
     }
 
     #[activity(name = names::MERGE_WINDOW_USERS)]
@@ -150,8 +189,12 @@ impl EtlActivityImplementations {
 
     /// Transforms one chunk with the ETL engine: the four tables' Parquet (registered as
     /// pending loads), the quarantine, and the users it saw (left for the window's user merge).
-    /// Every key derives from the chunk's raw keys, so a retry overwrites its own outputs.
-    pub async fn transform(&self, input: &TransformChunkInput, ctx: Option<&ActivityContext>) -> Result<TransformCounters, ActivityFailure> {
+    ///
+    /// The chunk is done in parts of [`OBJECTS_PER_PART`] raw objects, each published before
+    /// the next starts, and the heartbeat carries the parts done with their counters: a retried
+    /// attempt (after a crash or a timeout) resumes after the last part it heard of. Every key
+    /// derives from the part's raw keys, so a part done twice overwrites its own outputs.
+    pub async fn transform(&self, input: &TransformChunkInput, resume_from: Option<ChunkProgress>, heartbeat: &impl Heartbeat) -> Result<TransformCounters, ActivityFailure> {
         self.ensure_project(&input.project_id)?;
         let plan: EtlPlanDocument = get_json(self.store(), &input.plan_key, "ETL plan")
             .await?
@@ -160,18 +203,36 @@ impl EtlActivityImplementations {
             .chunks
             .get(input.chunk_index as usize)
             .ok_or_else(|| ActivityFailure::InvalidInput(format!("ETL plan `{}` has no chunk {}", input.plan_key, input.chunk_index)))?;
-        let chunk_id = stable_id(chunk.iter().map(|object| object.key.as_str()));
-        let settings = self.engine.job_settings(&input.project_id, &chunk_id).map_err(|error| ActivityFailure::InvalidInput(error.to_string()))?;
-        let keys: Vec<String> = chunk.iter().map(|object| object.key.clone()).collect();
+        let parts: Vec<&[RawObject]> = chunk.chunks(OBJECTS_PER_PART).collect();
+        let mut progress = resume_from.unwrap_or_default();
+        if progress.parts_done > 0 {
+            tracing::info!(project = %input.project_id, chunk = input.chunk_index, parts_done = progress.parts_done, parts = parts.len(), "resuming a chunk from its last heartbeat");
+        }
+        for part in parts.iter().skip(progress.parts_done) {
+            let counters = self.transform_part(input, &plan, part, &progress, heartbeat).await?;
+            progress.counters.add(&counters);
+            progress.parts_done += 1;
+            progress.objects_done_in_part = 0;
+            heartbeat.record(&progress).await;
+        }
+        tracing::info!(project = %input.project_id, chunk = input.chunk_index, counters = ?progress.counters, "transformed chunk");
+        Ok(progress.counters)
+    }
+
+    /// Transforms and publishes one part of a chunk.
+    async fn transform_part(&self, input: &TransformChunkInput, plan: &EtlPlanDocument, part: &[RawObject], progress: &ChunkProgress, heartbeat: &impl Heartbeat) -> Result<TransformCounters, ActivityFailure> {
+        let part_id = stable_id(part.iter().map(|object| object.key.as_str()));
+        let settings = self.engine.job_settings(&input.project_id, &part_id).map_err(|error| ActivityFailure::InvalidInput(error.to_string()))?;
+        let keys: Vec<String> = part.iter().map(|object| object.key.clone()).collect();
         let staging = tempfile::tempdir()?;
         let now = Utc::now();
 
         // The transform runs on a blocking thread; its progress comes back here as heartbeats.
         let (progress_sender, mut progress_receiver) = tokio::sync::watch::channel(0usize);
-        let progress: Progress = Box::new(move |objects_done, _| {
+        let on_progress: Progress = Box::new(move |objects_done, _| {
             let _ = progress_sender.send(objects_done);
         });
-        let transform = transform_objects(self.engine.resources(), settings, self.storage.store.clone(), keys, staging.path().join("transform"), now, progress);
+        let transform = transform_objects(self.engine.resources(), settings, self.storage.store.clone(), keys, staging.path().join("transform"), now, on_progress);
         tokio::pin!(transform);
         let mut progress_open = true;
         let output = loop {
@@ -182,13 +243,8 @@ impl EtlActivityImplementations {
                         progress_open = false;
                         continue;
                     }
-                    let objects_done = *progress_receiver.borrow();
-                    if let Some(ctx) = ctx {
-                        // Progress only: a failed heartbeat must not fail the transform.
-                        if let Err(error) = ctx.record_heartbeat(objects_done as u64).await {
-                            tracing::debug!(%error, "heartbeat not recorded");
-                        }
-                    }
+                    let in_part = ChunkProgress { objects_done_in_part: *progress_receiver.borrow() as u64, ..progress.clone() };
+                    heartbeat.record(&in_part).await;
                 }
             }
         };
@@ -199,17 +255,17 @@ impl EtlActivityImplementations {
             self.mark_pending(&input.project_id, file).await?;
         }
         if let Some(path) = &output.quarantine_file {
-            let key = layout.quarantine_key(now.date_naive(), &chunk_id);
+            let key = layout.quarantine_key(now.date_naive(), &part_id);
             publish_file(self.storage.store.clone(), path, &key).await.map_err(ActivityFailure::etl)?;
             tracing::warn!(project = %input.project_id, records = output.counters.quarantined_records, events = output.counters.quarantined_events, key, "quarantined raw records and events");
         }
         if let Some(path) = &output.users_file {
-            let key = layout::pending_users_key(&input.project_id, plan.window_start_ms, plan.window_end_ms, &chunk_id);
+            let key = layout::pending_users_key(&input.project_id, plan.window_start_ms, plan.window_end_ms, &part_id);
             publish_file(self.storage.store.clone(), path, &key).await.map_err(ActivityFailure::etl)?;
         }
         record_transform(&input.project_id, &output.counters, &output.rows);
         let quality = &output.counters;
-        let counters = TransformCounters {
+        Ok(TransformCounters {
             raw_records: quality.raw_records,
             events: quality.events_out,
             quarantined_records: quality.quarantined_records,
@@ -222,9 +278,7 @@ impl EtlActivityImplementations {
             filtered_bot: quality.filtered_bot,
             item_rows: output.rows.item_v2,
             session_rows: output.rows.session,
-        };
-        tracing::info!(project = %input.project_id, chunk = input.chunk_index, ?counters, "transformed chunk");
-        Ok(counters)
+        })
     }
 
     /// Merges the users a window's chunks saw into the user state and writes their `user_v2`

@@ -28,6 +28,10 @@ pub const MAX_OPEN_WRITERS: usize = 32;
 pub const MAX_ROW_GROUP_BYTES: usize = 32 * 1024 * 1024;
 /// …or once it has this many rows.
 pub const MAX_ROW_GROUP_ROWS: usize = 256 * 1024;
+/// Memory all open writers may hold in unfinished row groups together. Past it, the writer
+/// holding the most flushes its row group early: without this bound, 32 open partitions of
+/// 32 MB row groups could hold a gigabyte.
+pub const BUFFERED_BYTES_BUDGET: usize = 160 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
@@ -90,6 +94,7 @@ pub struct PartitionedWriter {
     next_part: HashMap<PartitionKey, u32>,
     finished: Vec<WrittenFile>,
     clock: u64,
+    memory_budget: usize,
 }
 
 /// Columns that queries filter on: they keep min/max statistics per page, so readers skip
@@ -130,7 +135,20 @@ pub fn writer_properties() -> WriterProperties {
 
 impl PartitionedWriter {
     pub fn new(staging: &Path, job_id: &str) -> PartitionedWriter {
-        PartitionedWriter { staging: staging.to_path_buf(), job_id: job_id.to_string(), open: HashMap::new(), next_part: HashMap::new(), finished: Vec::new(), clock: 0 }
+        PartitionedWriter::with_memory_budget(staging, job_id, BUFFERED_BYTES_BUDGET)
+    }
+
+    /// A writer whose open files hold at most `memory_budget` bytes of unfinished row groups.
+    pub fn with_memory_budget(staging: &Path, job_id: &str, memory_budget: usize) -> PartitionedWriter {
+        PartitionedWriter {
+            staging: staging.to_path_buf(),
+            job_id: job_id.to_string(),
+            open: HashMap::new(),
+            next_part: HashMap::new(),
+            finished: Vec::new(),
+            clock: 0,
+            memory_budget,
+        }
     }
 
     /// Appends a batch to a partition's current file.
@@ -150,7 +168,26 @@ impl PartitionedWriter {
         open.last_used = self.clock;
         open.rows += batch.num_rows() as u64;
         let path = open.relative_path.clone();
-        open.writer.write(batch).map_err(|source| OutputError::Parquet { path, source })
+        open.writer.write(batch).map_err(|source| OutputError::Parquet { path, source })?;
+        self.keep_within_memory_budget()
+    }
+
+    /// Flushes the largest unfinished row groups until the open writers hold no more than
+    /// the memory budget ([`BUFFERED_BYTES_BUDGET`] by default).
+    fn keep_within_memory_budget(&mut self) -> Result<(), OutputError> {
+        let mut buffered: usize = self.open.values().map(|open| open.writer.memory_size()).sum();
+        while buffered > self.memory_budget {
+            let Some(largest) = self.open.values_mut().max_by_key(|open| open.writer.memory_size()) else {
+                return Ok(());
+            };
+            let before = largest.writer.memory_size();
+            if before == 0 {
+                return Ok(());
+            }
+            largest.writer.flush().map_err(|source| OutputError::Parquet { path: largest.relative_path.clone(), source })?;
+            buffered = buffered - before + largest.writer.memory_size();
+        }
+        Ok(())
     }
 
     fn open_writer(&mut self, key: &PartitionKey, schema: &SchemaRef) -> Result<OpenWriter, OutputError> {
@@ -213,6 +250,24 @@ mod tests {
 
     fn key(app: &str, day: u32) -> PartitionKey {
         PartitionKey { table: "t", app_id: app.into(), day: NaiveDate::from_ymd_opt(2026, 1, day).unwrap() }
+    }
+
+    #[test]
+    fn open_writers_stay_within_the_memory_budget() {
+        let staging = tempfile::tempdir().unwrap();
+        let budget = 1024 * 1024;
+        let mut writer = PartitionedWriter::with_memory_budget(staging.path(), "job", budget);
+        let values: Vec<i64> = (0..50_000).collect();
+        let (schema, rows) = batch(&values);
+        for day in 1..=20 {
+            writer.write(&key("a", day), &schema, &rows).unwrap();
+            let buffered: usize = writer.open.values().map(|open| open.writer.memory_size()).sum();
+            assert!(buffered <= budget, "{buffered} bytes buffered after {day} partitions");
+        }
+        assert!(writer.open.values().any(|open| !open.writer.flushed_row_groups().is_empty()), "some row group was flushed early");
+        let files = writer.finish().unwrap();
+        assert_eq!(files.len(), 20);
+        assert_eq!(files.iter().map(|file| file.rows).sum::<u64>(), 1_000_000);
     }
 
     #[test]
