@@ -98,6 +98,11 @@ impl EtlActivityImplementations {
         self.plan(&input, Utc::now()).await.map_err(ActivityFailure::into_activity_error)
     }
 
+    #[activity(name = names::PLAN_BACKFILL_SLICE)]
+    pub async fn plan_backfill_slice(self: Arc<Self>, _ctx: ActivityContext, input: BackfillSliceInput) -> Result<EtlPlan, ActivityError> {
+        self.plan_backfill(&input).await.map_err(ActivityFailure::into_activity_error)
+    }
+
     #[activity(name = names::TRANSFORM_CHUNK)]
     pub async fn transform_chunk(self: Arc<Self>, ctx: ActivityContext, input: TransformChunkInput) -> Result<TransformCounters, ActivityError> {
         // Details a previous attempt left; unreadable ones (another version's) mean a fresh start.
@@ -168,23 +173,39 @@ impl EtlActivityImplementations {
             }));
         }
         objects.sort_by(|left, right| (left.last_modified, &left.location).cmp(&(right.last_modified, &right.location)));
-        let raw_object_count = objects.len() as u64;
-        let chunks = split_into_chunks(objects);
-
         let plan_key = layout::etl_plan_key(&input.project_id, window_start_ms, window_end_ms);
-        let document = EtlPlanDocument { window_start_ms, window_end_ms, chunks };
+        self.write_plan(&input.project_id, plan_key, window_start_ms, window_end_ms, objects).await
+    }
+
+    /// Lists the raw objects that arrived in the hours of [slice start, slice end) — by their
+    /// key's hour, whenever they were last modified — and writes the plan.
+    pub async fn plan_backfill(&self, input: &BackfillSliceInput) -> Result<EtlPlan, ActivityFailure> {
+        self.ensure_project(&input.project_id)?;
+        let mut objects: Vec<ObjectMeta> = Vec::new();
+        for prefix in hour_prefixes(&input.project_id, input.slice_start_ms, input.slice_end_ms) {
+            let listed: Vec<ObjectMeta> = self
+                .store()
+                .list(Some(&Path::from(prefix.as_str())))
+                .try_collect()
+                .await
+                .map_err(ActivityFailure::object_store("list", prefix.clone()))?;
+            objects.extend(listed);
+        }
+        objects.sort_by(|left, right| left.location.cmp(&right.location));
+        let plan_key = layout::backfill_plan_key(&input.project_id, input.slice_start_ms, input.slice_end_ms);
+        self.write_plan(&input.project_id, plan_key, input.slice_start_ms, input.slice_end_ms, objects).await
+    }
+
+    /// Splits the objects into chunks and writes the plan document (none when there is
+    /// nothing to do).
+    async fn write_plan(&self, project_id: &str, plan_key: String, window_start_ms: i64, window_end_ms: i64, objects: Vec<ObjectMeta>) -> Result<EtlPlan, ActivityFailure> {
+        let raw_object_count = objects.len() as u64;
+        let document = EtlPlanDocument { window_start_ms, window_end_ms, chunks: split_into_chunks(objects) };
         if !document.chunks.is_empty() {
             put_json(self.store(), &plan_key, &document).await?;
         }
-        tracing::info!(project = %input.project_id, window_start_ms, window_end_ms, raw_object_count, chunks = document.chunks.len(), "planned ETL window");
-        Ok(EtlPlan {
-            project_id: input.project_id.clone(),
-            plan_key,
-            window_start_ms,
-            window_end_ms,
-            raw_object_count,
-            chunk_count: document.chunks.len() as u32,
-        })
+        tracing::info!(project = %project_id, window_start_ms, window_end_ms, raw_object_count, chunks = document.chunks.len(), plan_key, "planned ETL work");
+        Ok(EtlPlan { project_id: project_id.to_string(), plan_key, window_start_ms, window_end_ms, raw_object_count, chunk_count: document.chunks.len() as u32 })
     }
 
     /// Transforms one chunk with the ETL engine: the four tables' Parquet (registered as
@@ -281,12 +302,14 @@ impl EtlActivityImplementations {
         })
     }
 
-    /// Merges the users a window's chunks saw into the user state and writes their `user_v2`
-    /// rows. Merging is idempotent, so a retry after a partial merge gives the same state; the
+    /// Merges the users the transforms saw (this window's chunks, and any backfill's) into the
+    /// user state and writes their `user_v2` rows. Merging is idempotent, so a retry after a partial merge gives the same state; the
     /// pending user files are deleted last.
     pub async fn merge_users(&self, input: &MergeUsersInput) -> Result<UserMergeSummary, ActivityFailure> {
         self.ensure_project(&input.project_id)?;
-        let prefix = layout::pending_users_prefix(&input.project_id, input.window_start_ms, input.window_end_ms);
+        // Every pending user file of the project: this window's, and those a backfill left
+        // (backfills do not merge users themselves, so merges never run concurrently).
+        let prefix = layout::pending_users_root(&input.project_id);
         let mut pending: Vec<ObjectMeta> = self
             .store()
             .list(Some(&Path::from(prefix.as_str())))
@@ -406,12 +429,18 @@ fn raw_listing_prefixes(project_id: &str, window_start_ms: i64, window_end_ms: i
     if window_start_ms == 0 {
         return vec![layout::raw_prefix(project_id)];
     }
-    let hour_ms = 3_600_000;
-    let first_hour = (window_start_ms - hour_ms) / hour_ms;
-    let last_hour = window_end_ms / hour_ms + 1;
-    (first_hour..=last_hour)
+    hour_prefixes(project_id, window_start_ms - HOUR_MS, window_end_ms + HOUR_MS + 1)
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// The raw layer's hour partitions that start in [from, to).
+fn hour_prefixes(project_id: &str, from_ms: i64, to_ms: i64) -> Vec<String> {
+    let first_hour = from_ms.div_euclid(HOUR_MS);
+    let end_hour = (to_ms + HOUR_MS - 1).div_euclid(HOUR_MS);
+    (first_hour..end_hour)
         .map(|hour| {
-            let at = Utc.timestamp_millis_opt(hour * hour_ms).single().unwrap_or_default();
+            let at = Utc.timestamp_millis_opt(hour * HOUR_MS).single().unwrap_or_default();
             let key = layout::raw_object_key(project_id, at, "");
             key.trim_end_matches(".gz").to_string()
         })
@@ -448,5 +477,16 @@ mod tests {
         let prefixes = raw_listing_prefixes("p", start, end);
         assert_eq!(prefixes.first().unwrap(), "p/data/buffer/year=2026/month=01/day=01/hour=09/");
         assert_eq!(prefixes.last().unwrap(), "p/data/buffer/year=2026/month=01/day=01/hour=12/");
+    }
+
+    #[test]
+    fn backfill_slices_list_the_hours_they_cover() {
+        let start = Utc.with_ymd_and_hms(2026, 1, 1, 22, 0, 0).unwrap().timestamp_millis();
+        let prefixes = hour_prefixes("p", start, start + 3 * HOUR_MS);
+        assert_eq!(
+            prefixes,
+            ["p/data/buffer/year=2026/month=01/day=01/hour=22/", "p/data/buffer/year=2026/month=01/day=01/hour=23/", "p/data/buffer/year=2026/month=01/day=02/hour=00/"]
+        );
+        assert_eq!(hour_prefixes("p", start + 1, start + HOUR_MS + 1).len(), 2, "partial hours count whole");
     }
 }

@@ -8,6 +8,7 @@
 
 use std::{path::{Path, PathBuf}, sync::Mutex};
 
+use clickstream_workflows::types::ExpiredRows;
 use duckdb::{Connection, params};
 
 /// The table the console's event queries read.
@@ -225,6 +226,29 @@ impl DuckDbWarehouse {
         rows.collect()
     }
 
+    /// Deletes an app's rows whose `event_timestamp` is before `cutoff_ms`: events, items and
+    /// sessions that old, and users whose latest activity is that old. One transaction, so a
+    /// failure deletes nothing; running it again deletes nothing more.
+    pub fn delete_rows_before(&self, app_id: &str, cutoff_ms: i64) -> Result<ExpiredRows, duckdb::Error> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        let mut deleted = ExpiredRows::default();
+        for (table, counter) in [("event_v2", &mut deleted.events), ("item_v2", &mut deleted.items), ("session", &mut deleted.sessions), ("user_v2", &mut deleted.users)] {
+            let exists: i64 = transaction.query_row(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                params![app_id, table],
+                |row| row.get(0),
+            )?;
+            if exists == 0 {
+                continue;
+            }
+            let target = format!("{}.{}", quote_identifier(app_id), quote_identifier(table));
+            *counter = transaction.execute(&format!("DELETE FROM {target} WHERE epoch_ms(event_timestamp) < ?"), params![cutoff_ms])? as u64;
+        }
+        transaction.commit()?;
+        Ok(deleted)
+    }
+
     /// How many files have been loaded for an app (for operators and tests).
     pub fn loaded_file_count(&self, app_id: &str) -> Result<u64, duckdb::Error> {
         let connection = self.lock();
@@ -352,6 +376,26 @@ mod tests {
         let files = processed_files(directory.path(), "a", json!([event("e1", DAY_MS)]), DAY_MS);
         assert_eq!(warehouse.merge_table_files("app-1", "event_v2", &files["event_v2"]).unwrap(), 1);
         assert_eq!(query_text(&warehouse, "SELECT session_id FROM \"app-1\".event_v2"), ["s1"]);
+    }
+
+    #[test]
+    fn rows_older_than_the_cutoff_are_deleted_from_every_table() {
+        let directory = tempfile::tempdir().unwrap();
+        let warehouse = DuckDbWarehouse::open(&directory.path().join("w.duckdb")).unwrap();
+        let old = processed_files(directory.path(), "a", json!([event("old", DAY_MS)]), DAY_MS);
+        let recent = processed_files(directory.path(), "b", json!([event("recent", 10 * DAY_MS)]), 10 * DAY_MS);
+        for table in ["event_v2", "item_v2", "session"] {
+            let files: Vec<_> = old[table].iter().chain(&recent[table]).cloned().collect();
+            warehouse.merge_table_files("app-1", table, &files).unwrap();
+        }
+        assert_eq!(query_text(&warehouse, "SELECT count(*)::VARCHAR FROM \"app-1\".session"), ["1"], "one session: s1, first seen on day 1");
+
+        let deleted = warehouse.delete_rows_before("app-1", 5 * DAY_MS).unwrap();
+        assert_eq!(deleted, ExpiredRows { events: 1, items: 2, sessions: 1, users: 0 });
+        assert_eq!(query_text(&warehouse, "SELECT event_id FROM \"app-1\".event_v2"), ["recent"]);
+        assert_eq!(query_text(&warehouse, "SELECT DISTINCT event_id FROM \"app-1\".item_v2"), ["recent"]);
+        assert_eq!(warehouse.delete_rows_before("app-1", 5 * DAY_MS).unwrap(), ExpiredRows::default(), "nothing more the second time");
+        assert_eq!(warehouse.delete_rows_before("no-such-app", 5 * DAY_MS).unwrap(), ExpiredRows::default());
     }
 
     #[test]

@@ -21,9 +21,29 @@ pub struct WarehouseActivityImplementations {
 
 #[activities]
 impl WarehouseActivityImplementations {
+    /// Deletes an app's rows older than `now` minus its retention.
+    pub async fn clear_expired(&self, input: &ClearExpiredAppInput, now: chrono::DateTime<chrono::Utc>) -> Result<ExpiredRows, ActivityFailure> {
+        if input.retention_days == 0 {
+            return Err(ActivityFailure::InvalidInput("retention_days must be greater than 0".into()));
+        }
+        let cutoff_ms = (now - chrono::Duration::days(i64::from(input.retention_days))).timestamp_millis();
+        let warehouse = self.warehouse.clone();
+        let app_id = input.app_id.clone();
+        let deleted = tokio::task::spawn_blocking(move || warehouse.delete_rows_before(&app_id, cutoff_ms))
+            .await
+            .map_err(|join_error| ActivityFailure::LocalIo(std::io::Error::other(join_error.to_string())))??;
+        tracing::info!(app = %input.app_id, retention_days = input.retention_days, cutoff_ms, ?deleted, "cleared expired warehouse rows");
+        Ok(deleted)
+    }
+
     #[activity(name = names::LOAD_BATCH_INTO_WAREHOUSE)]
     pub async fn load_batch_into_warehouse(self: Arc<Self>, _ctx: ActivityContext, input: LoadBatch) -> Result<LoadSummary, ActivityError> {
         self.load(&input).await.map_err(ActivityFailure::into_activity_error)
+    }
+
+    #[activity(name = names::CLEAR_EXPIRED_EVENTS)]
+    pub async fn clear_expired_events(self: Arc<Self>, _ctx: ActivityContext, input: ClearExpiredAppInput) -> Result<ExpiredRows, ActivityError> {
+        self.clear_expired(&input, chrono::Utc::now()).await.map_err(ActivityFailure::into_activity_error)
     }
 }
 

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 const ISSUER: &str = "https://issuer.test";
 
 fn key_file(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/keys/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read_to_string(format!("{}/tests/keys/{name}", std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR when it runs tests"))).unwrap()
 }
 
 fn token(signing_key: &str, key_id: &str, issuer: &str, audience: &str, expires_in_seconds: i64) -> String {

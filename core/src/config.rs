@@ -236,6 +236,14 @@ pub struct ProjectConfig {
     /// This project's freshness window; `etl.freshness_hours` when absent.
     #[serde(default)]
     pub freshness_hours: Option<u64>,
+    /// A cron expression (five fields, UTC, e.g. `"*/15 * * * *"`) for the ETL schedule;
+    /// when set it replaces `etl_interval_seconds`.
+    #[serde(default)]
+    pub etl_cron: Option<String>,
+    /// Days the warehouse keeps events, items, sessions and inactive users; a daily
+    /// ClearExpiredEventsWorkflow deletes what is older (CAoA's default: 365).
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
 }
 
 impl Default for ProjectConfig {
@@ -251,6 +259,8 @@ impl Default for ProjectConfig {
             kinesis_stream: String::new(),
             enrichers: None,
             freshness_hours: None,
+            etl_cron: None,
+            retention_days: default_retention_days(),
         }
     }
 }
@@ -280,6 +290,10 @@ fn default_etl_interval_seconds() -> u64 {
 
 fn default_etl_buffer_seconds() -> u64 {
     10
+}
+
+fn default_retention_days() -> u32 {
+    365
 }
 
 impl Default for Config {
@@ -434,6 +448,14 @@ impl Config {
             if project.freshness_hours == Some(0) {
                 return Err(invalid(&key("freshness_hours"), "must be greater than 0".into()));
             }
+            if project.retention_days == 0 {
+                return Err(invalid(&key("retention_days"), "must be greater than 0".into()));
+            }
+            if let Some(cron) = &project.etl_cron
+                && let Err(reason) = validate_cron(cron)
+            {
+                return Err(invalid(&key("etl_cron"), reason));
+            }
         }
         Ok(())
     }
@@ -459,6 +481,17 @@ impl Config {
     pub fn project(&self, project_id: &str) -> Option<&ProjectConfig> {
         self.projects.iter().find(|project| project.id == project_id)
     }
+}
+
+/// A standard five-field cron expression (minute hour day-of-month month day-of-week), the
+/// form Temporal schedules take.
+fn validate_cron(expression: &str) -> Result<(), String> {
+    let fields = expression.split_whitespace().count();
+    if fields != 5 {
+        return Err(format!("`{expression}` has {fields} fields; expected 5 (minute hour day-of-month month day-of-week)"));
+    }
+    // The `cron` crate wants a seconds field first.
+    <cron::Schedule as std::str::FromStr>::from_str(&format!("0 {expression}")).map(|_| ()).map_err(|error| format!("`{expression}` is not a valid cron expression: {error}"))
 }
 
 fn validate_enrichers(key: &str, enrichers: &[String]) -> Result<(), ConfigError> {
@@ -549,6 +582,17 @@ mod tests {
     }
 
     #[test]
+    fn schedules_and_retention_are_checked() {
+        let config = Config::from_figment(figment_with("[[projects]]\nid = \"a\"\napps = [\"x\"]\netl_cron = \"*/15 * * * *\"")).unwrap();
+        assert_eq!(config.projects[0].etl_cron.as_deref(), Some("*/15 * * * *"));
+        assert_eq!(config.projects[0].retention_days, 365);
+        for (bad, reason) in [("etl_cron = \"* * * *\"", "expected 5"), ("etl_cron = \"61 * * * *\"", "not a valid cron"), ("retention_days = 0", "greater than 0")] {
+            let error = Config::from_figment(figment_with(&format!("[[projects]]\nid = \"a\"\napps = [\"x\"]\n{bad}"))).unwrap_err();
+            assert!(error.to_string().contains("projects[0].") && error.to_string().contains(reason), "{bad}: {error}");
+        }
+    }
+
+    #[test]
     fn a_bad_storage_url_is_rejected() {
         let error = Config::from_figment(figment_with("[storage]\nurl = \"ftp://x\"")).unwrap_err();
         assert!(error.to_string().contains("storage.url"), "{error}");
@@ -556,7 +600,7 @@ mod tests {
 
     #[test]
     fn the_example_configuration_is_valid() {
-        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../clickstream.example.toml");
+        let example = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR when it runs tests")).join("../clickstream.example.toml");
         let config = Config::load(Some(&example)).unwrap();
         assert_eq!(config.projects[0].apps, vec!["demo-app".to_string()]);
     }

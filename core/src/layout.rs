@@ -52,22 +52,19 @@ pub fn app_of_processed_key(key: &str) -> Option<&str> {
     key.split('/').find_map(|segment| segment.strip_prefix("partition_app="))
 }
 
-pub fn quarantine_object_key(project_id: &str, day: chrono::NaiveDate, chunk_id: &str) -> String {
-    format!(
-        "{project_id}/data/quarantine/year={:04}/month={:02}/day={:02}/{chunk_id}.gz",
-        day.year(),
-        day.month(),
-        day.day()
-    )
-}
-
 pub fn etl_state_key(project_id: &str) -> String {
     format!("{project_id}/etl/state.json")
 }
 
-/// User states a chunk of an ETL window saw, waiting for the window's user merge.
+/// User states the transforms saw, waiting for the next user merge (which takes all of them,
+/// whichever run or backfill wrote them).
+pub fn pending_users_root(project_id: &str) -> String {
+    format!("{project_id}/etl/pending-users/")
+}
+
+/// The pending user states of one ETL window or backfill slice.
 pub fn pending_users_prefix(project_id: &str, window_start_ms: i64, window_end_ms: i64) -> String {
-    format!("{project_id}/etl/pending-users/{window_start_ms}-{window_end_ms}/")
+    format!("{}{window_start_ms}-{window_end_ms}/", pending_users_root(project_id))
 }
 
 pub fn pending_users_key(project_id: &str, window_start_ms: i64, window_end_ms: i64, chunk_id: &str) -> String {
@@ -82,6 +79,11 @@ pub fn table_of_processed_key(key: &str) -> Option<&str> {
 
 pub fn etl_plan_key(project_id: &str, window_start_ms: i64, window_end_ms: i64) -> String {
     format!("{project_id}/etl/plans/{window_start_ms}-{window_end_ms}.json")
+}
+
+/// The plan of one slice of a backfill (raw objects by the hour they arrived in).
+pub fn backfill_plan_key(project_id: &str, slice_start_ms: i64, slice_end_ms: i64) -> String {
+    format!("{project_id}/etl/plans/backfill-{slice_start_ms}-{slice_end_ms}.json")
 }
 
 pub fn kinesis_checkpoint_key(project_id: &str, stream: &str, shard_id: &str) -> String {

@@ -23,8 +23,8 @@ fn start_collector(directory: &Path, allowed_origins: &str) -> (ServerProcess, u
 }
 
 fn run_page(port: u16, expect_blocked: bool) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/run.mjs");
-    assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/node_modules").is_dir(), "run the tests through local/test, which installs e2e/browser's npm packages");
+    let script = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR when it runs tests")).join("browser/run.mjs");
+    assert!(Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR when it runs tests")).join("browser/node_modules").is_dir(), "run the tests through local/test, which installs e2e/browser's npm packages");
     let output = Command::new("node")
         .arg(script)
         .env("COLLECTOR_URL", format!("http://127.0.0.1:{port}/collect"))

@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 const PROJECT: &str = "test_project_id_01";
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/caoa")
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR when it runs tests")).join("../../shared/fixtures/caoa")
 }
 
 /// CAoA's TransformerV3 without its UA and IP enrichers: what the expected rows show.

@@ -9,12 +9,14 @@ use crate::types::*;
 /// Activity names shared by the definitions here and the implementations.
 pub mod names {
     pub const PLAN_ETL_WINDOW: &str = "plan_etl_window";
+    pub const PLAN_BACKFILL_SLICE: &str = "plan_backfill_slice";
     pub const TRANSFORM_CHUNK: &str = "transform_chunk";
     pub const COMMIT_ETL_WINDOW: &str = "commit_etl_window";
     pub const MERGE_WINDOW_USERS: &str = "merge_window_users";
     pub const PREPARE_LOAD_BATCH: &str = "prepare_load_batch";
     pub const LOAD_BATCH_INTO_WAREHOUSE: &str = "load_batch_into_warehouse";
     pub const COMPLETE_LOAD_BATCH: &str = "complete_load_batch";
+    pub const CLEAR_EXPIRED_EVENTS: &str = "clear_expired_events";
 }
 
 /// Activities of the ETL task queue (any worker process).
@@ -25,6 +27,13 @@ impl EtlActivities {
     /// Lists the raw objects of the run's window and writes them, in chunks, to a plan object.
     #[activity(name = names::PLAN_ETL_WINDOW)]
     pub fn plan_etl_window(_input: EtlInput) -> Result<EtlPlan, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Lists the raw objects that arrived in a backfill slice's hours and writes them, in
+    /// chunks, to a plan object (the same format as a window's).
+    #[activity(name = names::PLAN_BACKFILL_SLICE)]
+    pub fn plan_backfill_slice(_input: BackfillSliceInput) -> Result<EtlPlan, ActivityError> {
         unimplemented!()
     }
 
@@ -68,6 +77,12 @@ impl WarehouseActivities {
     /// Merges the manifest's files into the warehouse, skipping events already there.
     #[activity(name = names::LOAD_BATCH_INTO_WAREHOUSE)]
     pub fn load_batch_into_warehouse(_input: LoadBatch) -> Result<LoadSummary, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Deletes an app's events, items, sessions and users older than the retention.
+    #[activity(name = names::CLEAR_EXPIRED_EVENTS)]
+    pub fn clear_expired_events(_input: ClearExpiredAppInput) -> Result<ExpiredRows, ActivityError> {
         unimplemented!()
     }
 }

@@ -19,6 +19,9 @@ pub const MAX_PARALLEL_TRANSFORMS: usize = 4;
 /// without it (Temporal's patching).
 pub const USER_MERGE_PATCH: &str = "merge-window-users";
 
+/// Marks histories whose runs merge pending users even when their window was empty.
+pub const MERGE_BACKFILLED_USERS_PATCH: &str = "merge-backfilled-users";
+
 #[workflow]
 #[derive(Default)]
 pub struct EtlWorkflow;
@@ -28,38 +31,19 @@ impl EtlWorkflow {
     #[run(name = "EtlWorkflow")]
     pub async fn run(ctx: &mut WorkflowContext<Self>, input: EtlInput) -> WorkflowResult<EtlRunSummary> {
         let short_activity = crate::short_activity_options();
-        let transform_activity = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(900))
-            .heartbeat_timeout(Duration::from_secs(60))
-            .retry_policy(crate::retry_policy())
-            .build();
-
         let plan = ctx
             .execute_activity(EtlActivities::plan_etl_window, input.clone(), short_activity.clone())
             .await?;
 
-        let mut transformed = TransformCounters::default();
-        let chunk_indexes: Vec<u32> = (0..plan.chunk_count).collect();
-        for wave in chunk_indexes.chunks(MAX_PARALLEL_TRANSFORMS) {
-            let in_flight = wave.iter().map(|&chunk_index| {
-                ctx.execute_activity(
-                    EtlActivities::transform_chunk,
-                    TransformChunkInput {
-                        project_id: input.project_id.clone(),
-                        plan_key: plan.plan_key.clone(),
-                        chunk_index,
-                    },
-                    transform_activity.clone(),
-                )
-            });
-            for counters in futures::future::join_all(in_flight).await {
-                transformed.add(&counters?);
-            }
-        }
+        let transformed = transform_chunks(ctx, &input.project_id, &plan).await?;
 
         // One merge per window, after every chunk: the user state is read and written by one
-        // activity at a time. A window without raw objects has no users to merge.
+        // activity at a time, and only here (backfills leave their users to the next run). A
+        // window without raw objects merges what backfills left, if any; runs recorded before
+        // that (no marker of the second patch) merged only after transforming something.
         let mut users = None;
-        if ctx.patched(USER_MERGE_PATCH) && plan.chunk_count > 0 {
+        let merge_users = ctx.patched(USER_MERGE_PATCH) && (plan.chunk_count > 0 || ctx.patched(MERGE_BACKFILLED_USERS_PATCH));
+        if merge_users {
             let merge_activity = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(900)).retry_policy(crate::retry_policy()).build();
             let merged = ctx
                 .execute_activity(
@@ -78,24 +62,49 @@ impl EtlWorkflow {
         )
         .await?;
 
-        // The load runs as a child so that its history stays separate and it shows as its own
-        // run in the Temporal UI. Runs of one project never overlap (the schedule skips), so
-        // neither do their loads.
+        // Runs of one project never overlap (the schedule skips). A backfill's loads may run
+        // beside this one: loading is idempotent and the warehouse applies merges one at a time.
         let load_workflow_id = format!("{}-load", ctx.workflow_id());
-        let load = ctx
-            .start_child_workflow(
-                LoadDataWorkflow::run,
-                LoadInput {
-                    project_id: input.project_id.clone(),
-                    max_files_per_batch: input.max_files_per_load,
-                    warehouse_task_queue: input.warehouse_task_queue.clone(),
-                    carried_over: LoadSummary::default(),
-                },
-                ChildWorkflowOptions::workflow_id(load_workflow_id),
-            )
-            .await?;
-        let loaded = load.result().await?;
+        let loaded = load_pending_files(ctx, &input.project_id, input.max_files_per_load, &input.warehouse_task_queue, load_workflow_id).await?;
 
         Ok(EtlRunSummary { plan, transformed, users, loaded })
     }
+}
+
+/// Options of the transform activity: long, with heartbeats (a retried attempt resumes from
+/// the last one).
+fn transform_activity_options() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(900)).heartbeat_timeout(Duration::from_secs(60)).retry_policy(crate::retry_policy()).build()
+}
+
+/// Transforms every chunk of a plan, at most [`MAX_PARALLEL_TRANSFORMS`] at a time.
+pub(crate) async fn transform_chunks<W>(ctx: &WorkflowContext<W>, project_id: &str, plan: &EtlPlan) -> WorkflowResult<TransformCounters> {
+    let mut transformed = TransformCounters::default();
+    let chunk_indexes: Vec<u32> = (0..plan.chunk_count).collect();
+    for wave in chunk_indexes.chunks(MAX_PARALLEL_TRANSFORMS) {
+        let in_flight = wave.iter().map(|&chunk_index| {
+            ctx.execute_activity(
+                EtlActivities::transform_chunk,
+                TransformChunkInput { project_id: project_id.to_string(), plan_key: plan.plan_key.clone(), chunk_index },
+                transform_activity_options(),
+            )
+        });
+        for counters in futures::future::join_all(in_flight).await {
+            transformed.add(&counters?);
+        }
+    }
+    Ok(transformed)
+}
+
+/// Loads every pending file of the project in a child `LoadDataWorkflow`. A child keeps its
+/// history separate and shows as its own run in the Temporal UI.
+pub(crate) async fn load_pending_files<W>(ctx: &WorkflowContext<W>, project_id: &str, max_files_per_load: u32, warehouse_task_queue: &str, load_workflow_id: String) -> WorkflowResult<LoadSummary> {
+    let load = ctx
+        .start_child_workflow(
+            LoadDataWorkflow::run,
+            LoadInput { project_id: project_id.to_string(), max_files_per_batch: max_files_per_load, warehouse_task_queue: warehouse_task_queue.to_string(), carried_over: LoadSummary::default() },
+            ChildWorkflowOptions::workflow_id(load_workflow_id),
+        )
+        .await?;
+    Ok(load.result().await?)
 }

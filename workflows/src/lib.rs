@@ -6,12 +6,16 @@
 //! keys (a plan of raw keys, a load manifest), never the records themselves.
 
 pub mod activities;
+pub mod backfill;
 pub mod etl;
 pub mod load;
+pub mod retention;
 pub mod types;
 
+pub use backfill::BackfillWorkflow;
 pub use etl::EtlWorkflow;
 pub use load::LoadDataWorkflow;
+pub use retention::ClearExpiredEventsWorkflow;
 
 /// Retry policy of every activity: back off up to a minute, forever; errors that a retry
 /// cannot fix are raised as non-retryable by the activities themselves.

@@ -165,3 +165,69 @@ impl LoadSummary {
         self.session_rows_merged += other.session_rows_merged;
     }
 }
+
+/// Input of `ClearExpiredEventsWorkflow`: a project's apps and how long their data is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClearExpiredInput {
+    pub project_id: String,
+    pub app_ids: Vec<String>,
+    pub retention_days: u32,
+    pub warehouse_task_queue: String,
+}
+
+/// One app's expired data to delete.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClearExpiredAppInput {
+    pub app_id: String,
+    pub retention_days: u32,
+}
+
+/// Rows deleted because they were older than the retention.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExpiredRows {
+    pub events: u64,
+    pub items: u64,
+    pub sessions: u64,
+    /// Users whose latest activity is older than the retention.
+    pub users: u64,
+}
+
+impl ExpiredRows {
+    pub fn add(&mut self, other: &ExpiredRows) {
+        self.events += other.events;
+        self.items += other.items;
+        self.sessions += other.sessions;
+        self.users += other.users;
+    }
+}
+
+/// Input of `BackfillWorkflow`: re-process the raw objects that arrived in [from, to).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackfillInput {
+    pub project_id: String,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub max_files_per_load: u32,
+    pub warehouse_task_queue: String,
+    /// Progress of earlier runs of this backfill (continue-as-new); default for a new one.
+    #[serde(default)]
+    pub carried_over: BackfillProgress,
+}
+
+/// One slice of a backfill to plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackfillSliceInput {
+    pub project_id: String,
+    pub slice_start_ms: i64,
+    pub slice_end_ms: i64,
+}
+
+/// How far a backfill is: answered by its `progress` query, and its result.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BackfillProgress {
+    pub slices_total: u32,
+    pub slices_done: u32,
+    pub raw_objects: u64,
+    pub transformed: TransformCounters,
+    pub loaded: LoadSummary,
+}

@@ -38,8 +38,9 @@ enum Role {
     /// Run the collector: accepts SDK requests on POST /collect (CAoA wire protocol) and writes
     /// raw records to the object store. Serves /ping, /health and /metrics.
     Ingest,
-    /// Run a Temporal worker for the ETL task queue (EtlWorkflow, LoadDataWorkflow and the ETL
-    /// activities) and keep one ETL schedule per configured project. Serves /metrics and /health.
+    /// Run a Temporal worker for the ETL task queue (EtlWorkflow, LoadDataWorkflow,
+    /// ClearExpiredEventsWorkflow, BackfillWorkflow and the ETL activities) and keep each
+    /// configured project's schedules (ETL, daily retention). Serves /metrics and /health.
     Worker,
     /// Run the console (REST API under /api/v1 and web pages). It owns the DuckDB warehouse, so it
     /// also runs the worker of the warehouse task queue that loads data into it.
@@ -53,7 +54,8 @@ enum Role {
     /// Send realistic SDK requests (web and mobile mixes) to a collector for a while, then print
     /// a one-line JSON summary: requests/s, events/s, p50/p99 latency, errors by status.
     Loadgen(LoadgenArguments),
-    /// Run the ETL engine once, outside Temporal: the code the scheduled EtlWorkflow runs.
+    /// The ETL by hand: run the engine once outside Temporal, backfill a past range through
+    /// Temporal, or generate realistic raw data.
     Etl(EtlArguments),
 }
 
@@ -77,6 +79,32 @@ enum EtlCommand {
     /// of 10 events from web visitors and Android/iOS app users, with sessions, referrers and
     /// UTM links, items, purchases, user attributes and some crawlers. Deterministic per seed.
     Generate(EtlGenerateArguments),
+    /// Re-process the raw objects of a project that arrived in [--from, --to) through Temporal
+    /// (BackfillWorkflow, on the workers of the ETL task queue), with the same code and outputs
+    /// as the scheduled ETL: ranges that overlap what was already loaded add no duplicates.
+    /// Shows a progress bar until the backfill ends (also visible in the Temporal UI: the
+    /// workflow `backfill-<project>-<from>-<to>` and its `progress` query). Running the same
+    /// command again follows the backfill under way; after Ctrl-C the backfill goes on.
+    /// Users are merged into user_v2 by the project's next scheduled ETL run.
+    #[command(after_help = "Example: clickstream etl backfill --pipeline shop --from 2026-11-01T00:00:00Z --to 2026-11-08T00:00:00Z")]
+    Backfill(EtlBackfillArguments),
+}
+
+#[derive(clap::Args)]
+struct EtlBackfillArguments {
+    /// The project (pipeline) id.
+    #[arg(long, alias = "project")]
+    pipeline: String,
+    /// Start of the range, RFC 3339 (e.g. 2026-11-01T00:00:00Z): raw objects that arrived at or
+    /// after it. Whole hours are processed: a partial hour counts whole.
+    #[arg(long)]
+    from: chrono::DateTime<chrono::Utc>,
+    /// End of the range, RFC 3339 (exclusive).
+    #[arg(long)]
+    to: chrono::DateTime<chrono::Utc>,
+    /// Start the backfill and return at once (print its workflow id) instead of following it.
+    #[arg(long)]
+    detach: bool,
 }
 
 #[derive(clap::Args)]
@@ -158,6 +186,9 @@ fn main() -> std::process::ExitCode {
     if let Role::Etl(EtlArguments { command: EtlCommand::Run(arguments) }) = role {
         return run_etl(arguments, &config);
     }
+    if let Role::Etl(EtlArguments { command: EtlCommand::Backfill(arguments) }) = role {
+        return run_backfill(arguments, &config);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the tokio runtime starts");
     let outcome = runtime.block_on(async {
         match role {
@@ -204,6 +235,46 @@ fn run_etl(arguments: EtlRunArguments, config: &clickstream_core::Config) -> std
         }
         Err(error) => {
             eprintln!("clickstream etl run: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `clickstream etl backfill`: exit 2 for a wrong request, 1 when the backfill cannot start or
+/// fails; the final progress as JSON on stdout.
+fn run_backfill(arguments: EtlBackfillArguments, config: &clickstream_core::Config) -> std::process::ExitCode {
+    use clickstream_worker::backfill::{BackfillError, follow_backfill, start_backfill};
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the tokio runtime starts");
+    let outcome = runtime.block_on(async {
+        let client = clickstream_worker::connect(config, std::time::Duration::from_secs(10)).await?;
+        let workflow_id = start_backfill(&client, config, &arguments.pipeline, arguments.from, arguments.to).await?;
+        eprintln!("backfill workflow {workflow_id} (see the Temporal UI)");
+        if arguments.detach {
+            return Ok::<_, BackfillError>(serde_json::json!({ "workflow_id": workflow_id }));
+        }
+        let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) { indicatif::ProgressBar::new(0) } else { indicatif::ProgressBar::hidden() };
+        bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} slices, {msg} [{elapsed_precise}]").expect("static template"));
+        let progress = follow_backfill(&client, &workflow_id, std::time::Duration::from_secs(1), |progress| {
+            bar.set_length(u64::from(progress.slices_total));
+            bar.set_position(u64::from(progress.slices_done));
+            bar.set_message(format!("{} raw objects, {} events transformed, {} loaded", progress.raw_objects, progress.transformed.events, progress.loaded.rows_inserted));
+        })
+        .await;
+        bar.finish_and_clear();
+        let progress = progress?;
+        Ok(serde_json::json!({ "workflow_id": workflow_id, "progress": progress }))
+    });
+    match outcome {
+        Ok(report) => {
+            println!("{report}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error @ BackfillError::Usage(_)) => {
+            eprintln!("clickstream etl backfill: {error}");
+            std::process::ExitCode::from(2)
+        }
+        Err(error) => {
+            eprintln!("clickstream etl backfill: {error}");
             std::process::ExitCode::FAILURE
         }
     }

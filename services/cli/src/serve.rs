@@ -126,7 +126,7 @@ async fn run_temporal_workers(
     let runtime = clickstream_worker::runtime()?;
     let mut workers = Vec::new();
     if let Some(engine) = etl {
-        clickstream_worker::ensure_etl_schedules(&client, config).await?;
+        clickstream_worker::ensure_schedules(&client, config).await?;
         workers.push(clickstream_worker::etl_worker(&runtime, client.clone(), engine, storage.clone())?);
     }
     if let Some(warehouse) = warehouse {

@@ -1,5 +1,5 @@
-//! The Temporal side of clickstream: connecting, keeping one ETL schedule per project, and
-//! building the two workers.
+//! The Temporal side of clickstream: connecting, keeping each project's schedules (ETL and
+//! retention), and building the two workers.
 //!
 //! - the **ETL worker** polls `temporal.task_queue`: all workflows and the ETL activities;
 //!   run as many as needed (`clickstream worker`);
@@ -8,12 +8,17 @@
 //!
 //! `Worker::run` is not `Send`: callers drive workers inside a `tokio::task::LocalSet`.
 
+pub mod backfill;
+
 use std::{sync::Arc, time::Duration};
 
 use clickstream_activities::{DuckDbWarehouse, EtlActivityImplementations, WarehouseActivityImplementations};
 use clickstream_core::{Config, ProjectConfig, storage::Storage};
 pub use clickstream_etl::engine::EtlEngine;
-use clickstream_workflows::{EtlWorkflow, LoadDataWorkflow, types::EtlInput};
+use clickstream_workflows::{
+    BackfillWorkflow, ClearExpiredEventsWorkflow, EtlWorkflow, LoadDataWorkflow,
+    types::{ClearExpiredInput, EtlInput},
+};
 use temporalio_client::{
     Client, ClientOptions, Connection, ConnectionOptions,
     schedules::{CreateScheduleOptions, ScheduleAction, ScheduleOverlapPolicy, ScheduleSpec},
@@ -30,7 +35,7 @@ pub enum WorkerError {
     /// The server did not answer within the connect deadline: start it, or retry later.
     #[error("cannot connect to Temporal at {address} (is the server running?): {reason}")]
     Connect { address: String, reason: String },
-    #[error("cannot create or update the ETL schedule `{schedule_id}`: {reason}")]
+    #[error("cannot create or update the schedule `{schedule_id}`: {reason}")]
     Schedule { schedule_id: String, reason: String },
     #[error("cannot create the Temporal worker for task queue `{task_queue}`: {reason}")]
     CreateWorker { task_queue: String, reason: String },
@@ -75,40 +80,73 @@ pub fn etl_input(config: &Config, project: &ProjectConfig) -> EtlInput {
     }
 }
 
-/// Creates each project's ETL schedule, or brings an existing one in line with the config.
+/// Id of a project's daily retention schedule.
+pub fn retention_schedule_id(project_id: &str) -> String {
+    format!("clear-expired-{project_id}")
+}
+
+pub fn clear_expired_input(config: &Config, project: &ProjectConfig) -> ClearExpiredInput {
+    ClearExpiredInput {
+        project_id: project.id.clone(),
+        app_ids: project.apps.clone(),
+        retention_days: project.retention_days,
+        warehouse_task_queue: config.temporal.warehouse_task_queue.clone(),
+    }
+}
+
+/// When a project's ETL runs: its cron expression, else its interval.
+pub fn etl_schedule_spec(project: &ProjectConfig) -> ScheduleSpec {
+    match &project.etl_cron {
+        Some(cron) => ScheduleSpec { cron_strings: vec![cron.clone()], ..ScheduleSpec::default() },
+        None => ScheduleSpec::from_interval(Duration::from_secs(project.etl_interval_seconds)),
+    }
+}
+
+/// Creates each project's schedules, or brings existing ones in line with the config: the ETL
+/// (its interval or cron expression) and the daily clearing of expired warehouse data.
 /// Overlap policy skip: a run still going when the next is due makes the next one wait.
-pub async fn ensure_etl_schedules(client: &Client, config: &Config) -> Result<(), WorkerError> {
+pub async fn ensure_schedules(client: &Client, config: &Config) -> Result<(), WorkerError> {
     for project in &config.projects {
-        let schedule_id = schedule_id(&project.id);
-        let interval = Duration::from_secs(project.etl_interval_seconds);
-        let action = || ScheduleAction::start_workflow(EtlWorkflow::run, etl_input(config, project), config.temporal.task_queue.clone(), schedule_id.clone());
-        let options = CreateScheduleOptions::builder()
-            .action(action())
-            .spec(ScheduleSpec::from_interval(interval))
-            .overlap_policy(ScheduleOverlapPolicy::Skip)
-            .note(format!("ETL of project {} every {}s", project.id, project.etl_interval_seconds))
-            .build();
-        let schedule_error = |reason: String| WorkerError::Schedule { schedule_id: schedule_id.clone(), reason };
-        match client.create_schedule(schedule_id.clone(), options).await {
-            Ok(_) => tracing::info!(%schedule_id, ?interval, "created ETL schedule"),
-            Err(temporalio_client::schedules::ScheduleError::Rpc(status)) if status.code() == tonic_code_already_exists() => {
-                let handle = client.get_schedule_handle(schedule_id.clone());
-                let new_action = action();
-                handle
-                    .update(
-                        move |update| {
-                            update.set_spec(ScheduleSpec::from_interval(interval));
-                            update.set_action(new_action);
-                            update.set_overlap_policy(ScheduleOverlapPolicy::Skip);
-                        },
-                        Default::default(),
-                    )
-                    .await
-                    .map_err(|error| schedule_error(error.to_string()))?;
-                tracing::info!(%schedule_id, ?interval, "updated ETL schedule");
-            }
-            Err(error) => return Err(schedule_error(error.to_string())),
+        let etl_id = schedule_id(&project.id);
+        let etl_action = || ScheduleAction::start_workflow(EtlWorkflow::run, etl_input(config, project), config.temporal.task_queue.clone(), etl_id.clone());
+        let etl_note = match &project.etl_cron {
+            Some(cron) => format!("ETL of project {} on cron `{cron}` (UTC)", project.id),
+            None => format!("ETL of project {} every {}s", project.id, project.etl_interval_seconds),
+        };
+        upsert_schedule(client, &etl_id, etl_action, etl_schedule_spec(project), etl_note).await?;
+
+        let retention_id = retention_schedule_id(&project.id);
+        let retention_action =
+            || ScheduleAction::start_workflow(ClearExpiredEventsWorkflow::run, clear_expired_input(config, project), config.temporal.task_queue.clone(), retention_id.clone());
+        let retention_note = format!("Deletes project {}'s warehouse data older than {} days, daily", project.id, project.retention_days);
+        upsert_schedule(client, &retention_id, retention_action, ScheduleSpec::from_interval(Duration::from_secs(86_400)), retention_note).await?;
+    }
+    Ok(())
+}
+
+/// Creates a schedule, or updates the one with this id to the given action and spec.
+async fn upsert_schedule(client: &Client, schedule_id: &str, action: impl Fn() -> ScheduleAction, spec: ScheduleSpec, note: String) -> Result<(), WorkerError> {
+    let options = CreateScheduleOptions::builder().action(action()).spec(spec.clone()).overlap_policy(ScheduleOverlapPolicy::Skip).note(note.clone()).build();
+    let schedule_error = |reason: String| WorkerError::Schedule { schedule_id: schedule_id.to_string(), reason };
+    match client.create_schedule(schedule_id.to_string(), options).await {
+        Ok(_) => tracing::info!(%schedule_id, %note, "created schedule"),
+        Err(temporalio_client::schedules::ScheduleError::Rpc(status)) if status.code() == tonic_code_already_exists() => {
+            let handle = client.get_schedule_handle(schedule_id.to_string());
+            let new_action = action();
+            handle
+                .update(
+                    move |update| {
+                        update.set_spec(spec);
+                        update.set_action(new_action);
+                        update.set_overlap_policy(ScheduleOverlapPolicy::Skip);
+                    },
+                    Default::default(),
+                )
+                .await
+                .map_err(|error| schedule_error(error.to_string()))?;
+            tracing::info!(%schedule_id, %note, "updated schedule");
         }
+        Err(error) => return Err(schedule_error(error.to_string())),
     }
     Ok(())
 }
@@ -130,6 +168,10 @@ pub fn etl_worker(runtime: &Runtime, client: Client, engine: Arc<EtlEngine>, sto
         .register_workflow::<EtlWorkflow>()
         .map_err(|error| create_error(error.to_string()))?
         .register_workflow::<LoadDataWorkflow>()
+        .map_err(|error| create_error(error.to_string()))?
+        .register_workflow::<ClearExpiredEventsWorkflow>()
+        .map_err(|error| create_error(error.to_string()))?
+        .register_workflow::<BackfillWorkflow>()
         .map_err(|error| create_error(error.to_string()))?
         .register_activities(EtlActivityImplementations { storage, engine })
         .build();

@@ -12,7 +12,10 @@ use std::{io::Write, path::PathBuf, sync::Arc, time::Duration};
 use clickstream_activities::DuckDbWarehouse;
 use clickstream_core::{Config, ProjectConfig, layout, storage::Storage};
 use clickstream_e2e::TemporalDevServer;
-use clickstream_workflows::{EtlWorkflow, LoadDataWorkflow, types::EtlRunSummary};
+use clickstream_workflows::{
+    BackfillWorkflow, ClearExpiredEventsWorkflow, EtlWorkflow, LoadDataWorkflow,
+    types::{EtlRunSummary, ExpiredRows},
+};
 use object_store::{PutPayload, path::Path};
 use prost::Message;
 use temporalio_client::{UntypedWorkflow, WorkflowGetResultOptions, WorkflowHistory, WorkflowStartOptions};
@@ -20,7 +23,7 @@ use temporalio_common::protos::temporal::api::history::v1::History;
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 
 fn histories_directory() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../workflows/tests/histories")
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR when it runs tests")).join("../../workflows/tests/histories")
 }
 
 fn replayer() -> WorkflowReplayer {
@@ -29,6 +32,10 @@ fn replayer() -> WorkflowReplayer {
         .expect("EtlWorkflow registers")
         .register_workflow::<LoadDataWorkflow>()
         .expect("LoadDataWorkflow registers")
+        .register_workflow::<ClearExpiredEventsWorkflow>()
+        .expect("ClearExpiredEventsWorkflow registers")
+        .register_workflow::<BackfillWorkflow>()
+        .expect("BackfillWorkflow registers")
         .build();
     WorkflowReplayer::new(options).expect("the replayer starts")
 }
@@ -51,21 +58,100 @@ fn raw_object(app_id: &str, event_ids: &[&str]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
+/// A Temporal dev server, a configuration with one project (`proj`, app `app-1`) over a local
+/// object store, and a DuckDB warehouse: what each workflow test runs against.
+struct TestStack {
+    // Dropped in this order: the client before the server, the server before its directory.
+    client: temporalio_client::Client,
+    warehouse: Arc<DuckDbWarehouse>,
+    storage: Storage,
+    config: Arc<Config>,
+    _temporal: TemporalDevServer,
+    directory: tempfile::TempDir,
+}
+
+impl TestStack {
+    /// `prepare_warehouse` runs on the DuckDB file before the warehouse opens it.
+    async fn start(prepare_warehouse: impl FnOnce(&std::path::Path)) -> TestStack {
+        let directory = tempfile::tempdir().unwrap();
+        let temporal = TemporalDevServer::start(directory.path());
+        let mut config = Config::default();
+        config.temporal.address = temporal.address();
+        config.temporal.task_queue = "test-etl".into();
+        config.temporal.warehouse_task_queue = "test-warehouse".into();
+        config.storage.url = format!("file://{}/data", directory.path().display());
+        config.etl.user_agent_regexes = enrichment_file("CLICKSTREAM_ETL__USER_AGENT_REGEXES");
+        config.etl.geo_database = enrichment_file("CLICKSTREAM_ETL__GEO_DATABASE");
+        config.projects.push(ProjectConfig { id: "proj".into(), apps: vec!["app-1".into()], etl_buffer_seconds: 0, ..ProjectConfig::default() });
+        let config = Arc::new(config);
+        let storage = Storage::open(&config.storage).unwrap();
+        let warehouse_path = directory.path().join("w.duckdb");
+        prepare_warehouse(&warehouse_path);
+        let warehouse = Arc::new(DuckDbWarehouse::open(&warehouse_path).unwrap());
+        let client = clickstream_worker::connect(&config, Duration::from_secs(30)).await.unwrap();
+        TestStack { client, warehouse, storage, config, _temporal: temporal, directory }
+    }
+
+    /// Runs `body` while both workers serve the stack's task queues, then stops them.
+    async fn with_workers<T>(&self, body: impl std::future::Future<Output = T>) -> T {
+        let runtime = clickstream_worker::runtime().unwrap();
+        let engine = Arc::new(clickstream_worker::EtlEngine::load(self.config.clone()).expect("the enrichers' data loads (local/test installs it)"));
+        let mut etl_worker = clickstream_worker::etl_worker(&runtime, self.client.clone(), engine, self.storage.clone()).unwrap();
+        let mut warehouse_worker = clickstream_worker::warehouse_worker(&runtime, self.client.clone(), &self.config, self.storage.clone(), self.warehouse.clone()).unwrap();
+        let stop_etl = etl_worker.shutdown_handle();
+        let stop_warehouse = warehouse_worker.shutdown_handle();
+        tokio::task::LocalSet::new()
+            .run_until(async {
+                let workers = tokio::task::spawn_local(async move {
+                    let (etl, warehouse) = futures::join!(etl_worker.run(), warehouse_worker.run());
+                    etl.unwrap();
+                    warehouse.unwrap();
+                });
+                let output = body.await;
+                stop_etl();
+                stop_warehouse();
+                workers.await.unwrap();
+                output
+            })
+            .await
+    }
+
+    /// Starts a workflow with both workers running and returns its result.
+    async fn run_workflow<W>(&self, run: W, input: W::Input, workflow_id: &str) -> W::Output
+    where
+        W: temporalio_common::HasWorkflowDefinition,
+        W::Input: Send,
+    {
+        self.with_workers(async {
+            let handle = self.client.start_workflow(run, input, WorkflowStartOptions::new("test-etl", workflow_id).build()).await.unwrap();
+            tokio::time::timeout(Duration::from_secs(120), handle.get_result(WorkflowGetResultOptions::default()))
+                .await
+                .unwrap_or_else(|_| panic!("{workflow_id} finishes within 2 minutes"))
+                .unwrap()
+        })
+        .await
+    }
+
+    /// Replays the workflows' histories against the current code; with
+    /// `CLICKSTREAM_RECORD_HISTORIES=1` also records them as `<name>.pb`.
+    async fn replay_and_record(&self, workflows: &[(&str, String)]) {
+        let replayer = replayer();
+        for (name, id) in workflows {
+            let events = self.client.get_workflow_handle::<UntypedWorkflow>(id.clone()).fetch_history(Default::default()).into_events().await.unwrap();
+            assert!(events.len() > 5, "{id} has a history");
+            let history = History { events };
+            replayer.replay_workflow(WorkflowHistory::from(history.clone())).await.unwrap_or_else(|error| panic!("{id} does not replay: {error}"));
+            if std::env::var("CLICKSTREAM_RECORD_HISTORIES").as_deref() == Ok("1") {
+                std::fs::write(histories_directory().join(format!("{name}.pb")), history.encode_to_vec()).unwrap();
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn etl_and_load_workflows_complete_and_replay() {
-    let directory = tempfile::tempdir().unwrap();
-    let temporal = TemporalDevServer::start(directory.path());
-    let mut config = Config::default();
-    config.temporal.address = temporal.address();
-    config.temporal.task_queue = "test-etl".into();
-    config.temporal.warehouse_task_queue = "test-warehouse".into();
-    config.storage.url = format!("file://{}/data", directory.path().display());
-    config.etl.user_agent_regexes = enrichment_file("CLICKSTREAM_ETL__USER_AGENT_REGEXES");
-    config.etl.geo_database = enrichment_file("CLICKSTREAM_ETL__GEO_DATABASE");
-    config.projects.push(ProjectConfig { id: "proj".into(), apps: vec!["app-1".into()], etl_buffer_seconds: 0, ..ProjectConfig::default() });
-    let config = Arc::new(config);
-    let storage = Storage::open(&config.storage).unwrap();
-    let warehouse = Arc::new(DuckDbWarehouse::open(&directory.path().join("w.duckdb")).unwrap());
+    let stack = TestStack::start(|_| {}).await;
+    let (config, storage, warehouse) = (&stack.config, &stack.storage, &stack.warehouse);
 
     // Two raw objects, one event shared between them, one broken line.
     let written_at = chrono::Utc::now() - chrono::Duration::seconds(5);
@@ -74,37 +160,9 @@ async fn etl_and_load_workflows_complete_and_replay() {
         storage.store.put(&Path::from(key), PutPayload::from(raw_object("app-1", &ids))).await.unwrap();
     }
 
-    let client = clickstream_worker::connect(&config, Duration::from_secs(30)).await.unwrap();
-    let runtime = clickstream_worker::runtime().unwrap();
-    let engine = Arc::new(clickstream_worker::EtlEngine::load(config.clone()).expect("the enrichers' data loads (local/test installs it)"));
-    let mut etl_worker = clickstream_worker::etl_worker(&runtime, client.clone(), engine, storage.clone()).unwrap();
-    let mut warehouse_worker = clickstream_worker::warehouse_worker(&runtime, client.clone(), &config, storage.clone(), warehouse.clone()).unwrap();
-    let stop_etl = etl_worker.shutdown_handle();
-    let stop_warehouse = warehouse_worker.shutdown_handle();
-
     let workflow_id = "etl-proj-test-run";
-    let input = clickstream_worker::etl_input(&config, &config.projects[0]);
-    let summary: EtlRunSummary = tokio::task::LocalSet::new()
-        .run_until(async {
-            let workers = tokio::task::spawn_local(async move {
-                let (etl, warehouse) = futures::join!(etl_worker.run(), warehouse_worker.run());
-                etl.unwrap();
-                warehouse.unwrap();
-            });
-            let handle = client
-                .start_workflow(EtlWorkflow::run, input, WorkflowStartOptions::new("test-etl", workflow_id).build())
-                .await
-                .unwrap();
-            let summary = tokio::time::timeout(Duration::from_secs(120), handle.get_result(WorkflowGetResultOptions::default()))
-                .await
-                .expect("EtlWorkflow finishes within 2 minutes")
-                .unwrap();
-            stop_etl();
-            stop_warehouse();
-            workers.await.unwrap();
-            summary
-        })
-        .await;
+    let input = clickstream_worker::etl_input(config, &config.projects[0]);
+    let summary: EtlRunSummary = stack.run_workflow(EtlWorkflow::run, input, workflow_id).await;
 
     assert_eq!(summary.plan.raw_object_count, 2);
     assert_eq!(summary.transformed.raw_records, 4);
@@ -119,17 +177,121 @@ async fn etl_and_load_workflows_complete_and_replay() {
     let quarantine: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(storage.store.list(Some(&Path::from("proj/data/quarantine")))).await.unwrap();
     assert_eq!(quarantine.len(), 1, "the broken lines are kept in quarantine");
 
-    let replayer = replayer();
-    for (name, id) in [("etl_workflow", workflow_id.to_string()), ("load_data_workflow", format!("{workflow_id}-load"))] {
-        let events = client.get_workflow_handle::<UntypedWorkflow>(id.clone()).fetch_history(Default::default()).into_events().await.unwrap();
-        assert!(events.len() > 5, "{id} has a history");
-        let history = History { events };
-        replayer.replay_workflow(WorkflowHistory::from(history.clone())).await.unwrap_or_else(|error| panic!("{id} does not replay: {error}"));
-        if std::env::var("CLICKSTREAM_RECORD_HISTORIES").as_deref() == Ok("1") {
-            std::fs::write(histories_directory().join(format!("{name}.pb")), history.encode_to_vec()).unwrap();
+    stack.replay_and_record(&[("etl_workflow", workflow_id.to_string()), ("load_data_workflow", format!("{workflow_id}-load"))]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clear_expired_events_deletes_what_is_older_than_the_retention_and_replays() {
+    let day_ms = 86_400_000i64;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let stack = TestStack::start(|path| {
+        // Tables as a load creates them, with rows 400, 100 and 1 days old.
+        let connection = duckdb::Connection::open(path).unwrap();
+        connection.execute_batch("CREATE SCHEMA \"app-1\";").unwrap();
+        for table in ["event_v2", "item_v2", "session", "user_v2"] {
+            connection.execute_batch(&format!("CREATE TABLE \"app-1\".{table} (event_id VARCHAR, event_timestamp TIMESTAMPTZ);")).unwrap();
+            for (event_id, age_days) in [("ancient", 400), ("older", 100), ("fresh", 1)] {
+                connection
+                    .execute(&format!("INSERT INTO \"app-1\".{table} VALUES (?, to_timestamp(? / 1000.0))"), duckdb::params![event_id, now_ms - age_days * day_ms])
+                    .unwrap();
+            }
         }
+    })
+    .await;
+    let mut input = clickstream_worker::clear_expired_input(&stack.config, &stack.config.projects[0]);
+    assert_eq!(input.retention_days, 365, "the default retention");
+    input.retention_days = 30;
+    let deleted: ExpiredRows = stack.run_workflow(ClearExpiredEventsWorkflow::run, input, "clear-expired-proj-test-run").await;
+    assert_eq!(deleted, ExpiredRows { events: 2, items: 2, sessions: 2, users: 2 });
+    let now = chrono::Utc::now().timestamp_millis() + 1;
+    assert_eq!(stack.warehouse.delete_rows_before("app-1", now).unwrap(), ExpiredRows { events: 1, items: 1, sessions: 1, users: 1 }, "the fresh rows were kept");
+    stack.replay_and_record(&[("clear_expired_events_workflow", "clear-expired-proj-test-run".to_string())]).await;
+}
+
+/// `clickstream etl backfill` against the stack: the raw objects of a past range are
+/// transformed and loaded; the same range again adds nothing; the users wait for the next
+/// scheduled run, which merges them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backfill_from_the_command_line_loads_a_past_range_once() {
+    let stack = TestStack::start(|_| {}).await;
+    let arrived = chrono::Utc::now() - chrono::Duration::days(2);
+    for (index, ids) in [vec!["e1", "e2"], vec!["e2", "e3"]].into_iter().enumerate() {
+        let key = layout::raw_object_key("proj", arrived, &format!("object-{index}"));
+        stack.storage.store.put(&Path::from(key), PutPayload::from(raw_object("app-1", &ids))).await.unwrap();
     }
-    drop(temporal);
+    // The same configuration for the command line.
+    let config_file = stack.directory.path().join("clickstream.toml");
+    std::fs::write(
+        &config_file,
+        format!(
+            "[temporal]\naddress = \"{}\"\ntask_queue = \"test-etl\"\nwarehouse_task_queue = \"test-warehouse\"\n[storage]\nurl = \"{}\"\n[[projects]]\nid = \"proj\"\napps = [\"app-1\"]\n",
+            stack.config.temporal.address, stack.config.storage.url
+        ),
+    )
+    .unwrap();
+    let backfill = |from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>| {
+        let config_file = config_file.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(clickstream_e2e::clickstream_binary())
+                .arg("--config")
+                .arg(&config_file)
+                .args(["etl", "backfill", "--pipeline", "proj", "--from", &from.to_rfc3339(), "--to", &to.to_rfc3339()])
+                .output()
+                .expect("the binary runs")
+        })
+    };
+    // Six whole hours around the objects' hour: one slice.
+    let arrival_hour = chrono::DateTime::from_timestamp_millis(arrived.timestamp_millis() / 3_600_000 * 3_600_000).unwrap();
+    let (from, to) = (arrival_hour - chrono::Duration::hours(2), arrival_hour + chrono::Duration::hours(4));
+
+    let first = stack.with_workers(async { backfill(from, to).await.unwrap() }).await;
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap_or_else(|error| panic!("{error}: {stderr}"));
+    let progress = &report["progress"];
+    assert_eq!(progress["slices_total"], 1, "{report}");
+    assert_eq!(progress["slices_done"], 1, "{report}");
+    assert_eq!(progress["raw_objects"], 2, "{report}");
+    assert_eq!(progress["transformed"]["events"], 4, "{report}");
+    assert_eq!(progress["loaded"]["rows_inserted"], 3, "e2 is sent twice and stored once: {report}");
+    assert_eq!(stack.warehouse.count_distinct_events("app-1", 0, i64::MAX).unwrap(), 3);
+    let workflow_id = report["workflow_id"].as_str().unwrap().to_string();
+
+    // A wider range over the same objects: two slices, nothing new in the warehouse.
+    let wider = stack.with_workers(async { backfill(from - chrono::Duration::hours(6), to).await.unwrap() }).await;
+    assert!(wider.status.success(), "{}", String::from_utf8_lossy(&wider.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&wider.stdout).unwrap();
+    assert_eq!(report["progress"]["slices_total"], 2, "{report}");
+    assert_eq!(report["progress"]["loaded"]["rows_inserted"], 0, "{report}");
+    assert_eq!(stack.warehouse.count_distinct_events("app-1", 0, i64::MAX).unwrap(), 3);
+
+    // A wrong request is refused before anything starts.
+    let wrong = tokio::task::spawn_blocking({
+        let config_file = config_file.clone();
+        move || {
+            std::process::Command::new(clickstream_e2e::clickstream_binary())
+                .arg("--config")
+                .arg(&config_file)
+                .args(["etl", "backfill", "--pipeline", "nope", "--from", "2026-01-02T00:00:00Z", "--to", "2026-01-01T00:00:00Z"])
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(wrong.status.code(), Some(2), "{}", String::from_utf8_lossy(&wrong.stderr));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("not a configured project"));
+
+    // The backfill's users wait for the scheduled run, which merges them.
+    let pending_users = || async { futures::TryStreamExt::try_collect::<Vec<_>>(stack.storage.store.list(Some(&Path::from(layout::pending_users_root("proj"))))).await.unwrap().len() };
+    assert!(pending_users().await > 0, "the backfill left its users pending");
+    let mut input = clickstream_worker::etl_input(&stack.config, &stack.config.projects[0]);
+    input.buffer_seconds = 0;
+    let summary: EtlRunSummary = stack.run_workflow(EtlWorkflow::run, input, "etl-proj-after-backfill").await;
+    assert_eq!(summary.users.as_ref().map(|users| users.users), Some(1), "{summary:?}");
+    assert_eq!(pending_users().await, 0);
+
+    stack.replay_and_record(&[("backfill_workflow", workflow_id)]).await;
 }
 
 #[tokio::test]
@@ -143,7 +305,7 @@ async fn recorded_histories_replay() {
     let names: Vec<String> = files.iter().map(|path| path.file_stem().unwrap().to_string_lossy().into_owned()).collect();
     // One history per workflow as it runs now, and the histories of earlier versions that runs
     // in flight during an upgrade may still have (their patches must keep replaying).
-    assert_eq!(names, ["etl_workflow", "etl_workflow_before_user_merge", "load_data_workflow"], "the recorded histories");
+    assert_eq!(names, ["backfill_workflow", "clear_expired_events_workflow", "etl_workflow", "etl_workflow_before_user_merge", "load_data_workflow"], "the recorded histories");
     let replayer = replayer();
     for file in files {
         let history = History::decode(std::fs::read(&file).unwrap().as_slice()).unwrap();
