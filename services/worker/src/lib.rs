@@ -97,7 +97,11 @@ pub fn clear_expired_input(config: &Config, project: &ProjectConfig) -> ClearExp
 /// When a project's ETL runs: its cron expression, else its interval.
 pub fn etl_schedule_spec(project: &ProjectConfig) -> ScheduleSpec {
     match &project.etl_cron {
-        Some(cron) => ScheduleSpec { cron_strings: vec![cron.clone()], ..ScheduleSpec::default() },
+        Some(cron) => {
+            let mut spec = ScheduleSpec::default();
+            spec.cron_strings = vec![cron.clone()];
+            spec
+        }
         None => ScheduleSpec::from_interval(Duration::from_secs(project.etl_interval_seconds)),
     }
 }
