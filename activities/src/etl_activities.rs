@@ -139,6 +139,11 @@ impl EtlActivityImplementations {
         self.storage.store.as_ref()
     }
 
+    /// Every object under a prefix.
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, ActivityFailure> {
+        self.store().list(Some(&Path::from(prefix))).try_collect().await.map_err(ActivityFailure::object_store("list", prefix.to_string()))
+    }
+
     fn ensure_project(&self, project_id: &str) -> Result<(), ActivityFailure> {
         match self.engine.config().project(project_id) {
             Some(_) => Ok(()),
@@ -161,12 +166,7 @@ impl EtlActivityImplementations {
 
         let mut objects: Vec<ObjectMeta> = Vec::new();
         for prefix in raw_listing_prefixes(&input.project_id, window_start_ms, window_end_ms) {
-            let listed: Vec<ObjectMeta> = self
-                .store()
-                .list(Some(&Path::from(prefix.as_str())))
-                .try_collect()
-                .await
-                .map_err(ActivityFailure::object_store("list", prefix.clone()))?;
+            let listed = self.list(&prefix).await?;
             objects.extend(listed.into_iter().filter(|object| {
                 let modified_ms = object.last_modified.timestamp_millis();
                 modified_ms >= window_start_ms && modified_ms < window_end_ms
@@ -183,12 +183,7 @@ impl EtlActivityImplementations {
         self.ensure_project(&input.project_id)?;
         let mut objects: Vec<ObjectMeta> = Vec::new();
         for prefix in hour_prefixes(&input.project_id, input.slice_start_ms, input.slice_end_ms) {
-            let listed: Vec<ObjectMeta> = self
-                .store()
-                .list(Some(&Path::from(prefix.as_str())))
-                .try_collect()
-                .await
-                .map_err(ActivityFailure::object_store("list", prefix.clone()))?;
+            let listed = self.list(&prefix).await?;
             objects.extend(listed);
         }
         objects.sort_by(|left, right| left.location.cmp(&right.location));
@@ -303,19 +298,14 @@ impl EtlActivityImplementations {
     }
 
     /// Merges the users the transforms saw (this window's chunks, and any backfill's) into the
-    /// user state and writes their `user_v2` rows. Merging is idempotent, so a retry after a partial merge gives the same state; the
-    /// pending user files are deleted last.
+    /// user state and writes their `user_v2` rows. Merging is idempotent, so a retry after a
+    /// partial merge gives the same state; the pending user files are deleted last.
     pub async fn merge_users(&self, input: &MergeUsersInput) -> Result<UserMergeSummary, ActivityFailure> {
         self.ensure_project(&input.project_id)?;
         // Every pending user file of the project: this window's, and those a backfill left
         // (backfills do not merge users themselves, so merges never run concurrently).
         let prefix = layout::pending_users_root(&input.project_id);
-        let mut pending: Vec<ObjectMeta> = self
-            .store()
-            .list(Some(&Path::from(prefix.as_str())))
-            .try_collect()
-            .await
-            .map_err(ActivityFailure::object_store("list", prefix.clone()))?;
+        let mut pending = self.list(&prefix).await?;
         if pending.is_empty() {
             return Ok(UserMergeSummary::default());
         }
@@ -362,12 +352,7 @@ impl EtlActivityImplementations {
     /// Gathers up to `max_files` pending files, oldest keys first, into a CAoA manifest.
     pub async fn prepare_batch(&self, input: &PrepareLoadBatchInput) -> Result<Option<LoadBatch>, ActivityFailure> {
         let prefix = layout::pending_loads_prefix(&input.project_id);
-        let mut markers: Vec<ObjectMeta> = self
-            .store()
-            .list(Some(&Path::from(prefix.as_str())))
-            .try_collect()
-            .await
-            .map_err(ActivityFailure::object_store("list", prefix.clone()))?;
+        let mut markers = self.list(&prefix).await?;
         if markers.is_empty() {
             return Ok(None);
         }

@@ -1,6 +1,8 @@
 //! A retried transform resumes from its last heartbeat: the parts of the chunk the heartbeat
 //! reported done are not read again, and the counters come out as those of a full run.
 
+mod common;
+
 use std::{
     io::Write,
     sync::{Arc, Mutex},
@@ -10,7 +12,7 @@ use clickstream_activities::{
     etl_activities::{ChunkProgress, EtlActivityImplementations, EtlPlanDocument, Heartbeat, NoHeartbeat, OBJECTS_PER_PART},
     object_io::get_json,
 };
-use clickstream_core::{Config, ProjectConfig, layout, storage::Storage};
+use clickstream_core::{layout, storage::Storage};
 use clickstream_workflows::types::{EtlInput, TransformChunkInput};
 use object_store::{ObjectStore, PutPayload, path::Path};
 
@@ -22,10 +24,6 @@ impl Heartbeat for RecordedHeartbeats {
     async fn record(&self, progress: &ChunkProgress) {
         self.0.lock().unwrap().push(progress.clone());
     }
-}
-
-fn enrichment_file(variable: &str) -> std::path::PathBuf {
-    std::env::var(variable).unwrap_or_else(|_| panic!("{variable} is not set: run the tests through local/test, which installs the enrichers' data")).into()
 }
 
 fn raw_object(object_index: usize) -> Vec<u8> {
@@ -42,12 +40,7 @@ fn raw_object(object_index: usize) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_retried_transform_resumes_after_the_parts_its_heartbeat_reported() {
     let directory = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.storage.url = format!("file://{}/data", directory.path().display());
-    config.etl.user_agent_regexes = enrichment_file("CLICKSTREAM_ETL__USER_AGENT_REGEXES");
-    config.etl.geo_database = enrichment_file("CLICKSTREAM_ETL__GEO_DATABASE");
-    config.projects.push(ProjectConfig { id: "proj".into(), apps: vec!["app-1".into()], etl_buffer_seconds: 0, ..ProjectConfig::default() });
-    let config = Arc::new(config);
+    let config = Arc::new(common::test_config(directory.path()));
     let storage = Storage::open(&config.storage).unwrap();
     let object_count = OBJECTS_PER_PART + 3;
     let written_at = chrono::Utc::now() - chrono::Duration::seconds(5);

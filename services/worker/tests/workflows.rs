@@ -7,10 +7,12 @@
 //! run, so a change that breaks determinism for runs already in flight fails here. Histories of
 //! earlier workflow versions (`*_before_*.pb`) stay, to check the patches that keep them working.
 
+mod common;
+
 use std::{io::Write, path::PathBuf, sync::Arc, time::Duration};
 
 use clickstream_activities::DuckDbWarehouse;
-use clickstream_core::{Config, ProjectConfig, layout, storage::Storage};
+use clickstream_core::{Config, layout, storage::Storage};
 use clickstream_e2e::TemporalDevServer;
 use clickstream_workflows::{
     BackfillWorkflow, ClearExpiredEventsWorkflow, EtlWorkflow, LoadDataWorkflow,
@@ -38,11 +40,6 @@ fn replayer() -> WorkflowReplayer {
         .expect("BackfillWorkflow registers")
         .build();
     WorkflowReplayer::new(options).expect("the replayer starts")
-}
-
-/// The enrichers' data that local/test installs and names in the environment.
-fn enrichment_file(variable: &str) -> PathBuf {
-    std::env::var(variable).unwrap_or_else(|_| panic!("{variable} is not set: run the tests through local/test, which installs the enrichers' data")).into()
 }
 
 fn raw_object(app_id: &str, event_ids: &[&str]) -> Vec<u8> {
@@ -75,14 +72,10 @@ impl TestStack {
     async fn start(prepare_warehouse: impl FnOnce(&std::path::Path)) -> TestStack {
         let directory = tempfile::tempdir().unwrap();
         let temporal = TemporalDevServer::start(directory.path());
-        let mut config = Config::default();
+        let mut config = common::test_config(directory.path());
         config.temporal.address = temporal.address();
         config.temporal.task_queue = "test-etl".into();
         config.temporal.warehouse_task_queue = "test-warehouse".into();
-        config.storage.url = format!("file://{}/data", directory.path().display());
-        config.etl.user_agent_regexes = enrichment_file("CLICKSTREAM_ETL__USER_AGENT_REGEXES");
-        config.etl.geo_database = enrichment_file("CLICKSTREAM_ETL__GEO_DATABASE");
-        config.projects.push(ProjectConfig { id: "proj".into(), apps: vec!["app-1".into()], etl_buffer_seconds: 0, ..ProjectConfig::default() });
         let config = Arc::new(config);
         let storage = Storage::open(&config.storage).unwrap();
         let warehouse_path = directory.path().join("w.duckdb");
