@@ -20,6 +20,7 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use crate::{
     errors::ActivityFailure,
+    heartbeat::{ChunkProgress, HEARTBEAT_INTERVAL, Heartbeat, heartbeat_while},
     manifest::{LoadManifest, ManifestEntry, ManifestEntryMeta, PendingLoad},
     metrics::record_transform,
     object_io::*,
@@ -33,36 +34,6 @@ pub const MAX_BYTES_PER_CHUNK: u64 = 64 * 1024 * 1024;
 /// A chunk is transformed and published in parts of this many raw objects; a retried
 /// transform resumes at the first part its last heartbeat did not report done.
 pub const OBJECTS_PER_PART: usize = 8;
-
-/// What a transform's heartbeat carries: the parts of the chunk done and published, with their
-/// counters, and the objects done in the part under way (progress only).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ChunkProgress {
-    pub parts_done: usize,
-    pub counters: TransformCounters,
-    pub objects_done_in_part: u64,
-}
-
-/// Where a transform reports its progress: the activity's heartbeat, or nothing (tests).
-pub trait Heartbeat: Sync {
-    fn record(&self, progress: &ChunkProgress) -> impl std::future::Future<Output = ()> + Send;
-}
-
-impl Heartbeat for ActivityContext {
-    async fn record(&self, progress: &ChunkProgress) {
-        // Progress only: a heartbeat that cannot be sent must not fail the transform.
-        if let Err(error) = self.record_heartbeat(progress.clone()).await {
-            tracing::debug!(%error, "heartbeat not recorded");
-        }
-    }
-}
-
-/// No heartbeat (outside an activity).
-pub struct NoHeartbeat;
-
-impl Heartbeat for NoHeartbeat {
-    async fn record(&self, _progress: &ChunkProgress) {}
-}
 
 /// Progress of a project's ETL, kept in the object store.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -114,8 +85,8 @@ impl EtlActivityImplementations {
     }
 
     #[activity(name = names::MERGE_WINDOW_USERS)]
-    pub async fn merge_window_users(self: Arc<Self>, _ctx: ActivityContext, input: MergeUsersInput) -> Result<UserMergeSummary, ActivityError> {
-        self.merge_users(&input).await.map_err(ActivityFailure::into_activity_error)
+    pub async fn merge_window_users(self: Arc<Self>, ctx: ActivityContext, input: MergeUsersInput) -> Result<UserMergeSummary, ActivityError> {
+        heartbeat_while(&ctx, self.merge_users(&input)).await.map_err(ActivityFailure::into_activity_error)
     }
 
     #[activity(name = names::COMMIT_ETL_WINDOW)]
@@ -251,18 +222,20 @@ impl EtlActivityImplementations {
         let transform = transform_objects(self.engine.resources(), settings, self.storage.store.clone(), keys, staging.path().join("transform"), now, on_progress);
         tokio::pin!(transform);
         let mut progress_open = true;
+        // Also on a timer: one large raw object must not look like a dead worker.
+        let mut ticker = tokio::time::interval(HEARTBEAT_INTERVAL);
         let output = loop {
             tokio::select! {
                 result = &mut transform => break result.map_err(ActivityFailure::etl)?,
                 changed = progress_receiver.changed(), if progress_open => {
                     if changed.is_err() {
                         progress_open = false;
-                        continue;
                     }
-                    let in_part = ChunkProgress { objects_done_in_part: *progress_receiver.borrow() as u64, ..progress.clone() };
-                    heartbeat.record(&in_part).await;
                 }
+                _ = ticker.tick() => {}
             }
+            let in_part = ChunkProgress { objects_done_in_part: *progress_receiver.borrow() as u64, ..progress.clone() };
+            heartbeat.record(&in_part).await;
         };
 
         let layout = OutputLayout::for_project(&input.project_id);

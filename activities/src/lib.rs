@@ -9,6 +9,7 @@
 
 pub mod errors;
 pub mod etl_activities;
+pub mod heartbeat;
 pub mod manifest;
 pub mod metrics;
 pub mod object_io;

@@ -10,6 +10,7 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use crate::{
     errors::ActivityFailure,
     etl_activities::{file_key_of_entry, read_manifest},
+    heartbeat::heartbeat_while,
     object_io::get_bytes,
     warehouse::DuckDbWarehouse,
 };
@@ -37,13 +38,13 @@ impl WarehouseActivityImplementations {
     }
 
     #[activity(name = names::LOAD_BATCH_INTO_WAREHOUSE)]
-    pub async fn load_batch_into_warehouse(self: Arc<Self>, _ctx: ActivityContext, input: LoadBatch) -> Result<LoadSummary, ActivityError> {
-        self.load(&input).await.map_err(ActivityFailure::into_activity_error)
+    pub async fn load_batch_into_warehouse(self: Arc<Self>, ctx: ActivityContext, input: LoadBatch) -> Result<LoadSummary, ActivityError> {
+        heartbeat_while(&ctx, self.load(&input)).await.map_err(ActivityFailure::into_activity_error)
     }
 
     #[activity(name = names::CLEAR_EXPIRED_EVENTS)]
-    pub async fn clear_expired_events(self: Arc<Self>, _ctx: ActivityContext, input: ClearExpiredAppInput) -> Result<ExpiredRows, ActivityError> {
-        self.clear_expired(&input, chrono::Utc::now()).await.map_err(ActivityFailure::into_activity_error)
+    pub async fn clear_expired_events(self: Arc<Self>, ctx: ActivityContext, input: ClearExpiredAppInput) -> Result<ExpiredRows, ActivityError> {
+        heartbeat_while(&ctx, self.clear_expired(&input, chrono::Utc::now())).await.map_err(ActivityFailure::into_activity_error)
     }
 }
 

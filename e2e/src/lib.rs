@@ -90,24 +90,43 @@ impl Drop for ServerProcess {
     }
 }
 
-/// `temporal server start-dev`, in memory, on free ports.
+/// `temporal server start-dev` on free ports: in memory, or in a database file that survives
+/// a restart.
 pub struct TemporalDevServer {
     pub process: ServerProcess,
     pub port: u16,
     pub ui_port: u16,
+    database: Option<PathBuf>,
+    log_directory: PathBuf,
 }
 
 impl TemporalDevServer {
     pub fn start(log_directory: &Path) -> TemporalDevServer {
-        let port = free_port();
-        let ui_port = free_port();
-        let mut process = ServerProcess::spawn(
-            "temporal",
-            Command::new(tool_path("temporal")).args(["server", "start-dev", "--headless", "--ip", "127.0.0.1", "--log-level", "warn"]).args(["--port", &port.to_string(), "--ui-port", &ui_port.to_string()]),
-            log_directory,
-        );
+        Self::launch(log_directory, None, free_port(), free_port())
+    }
+
+    /// A server whose state (workflows, schedules, task queues) is kept in `database`, so
+    /// [`TemporalDevServer::restart`] comes back with every run where it was.
+    pub fn start_with_database(log_directory: &Path, database: &Path) -> TemporalDevServer {
+        Self::launch(log_directory, Some(database.to_path_buf()), free_port(), free_port())
+    }
+
+    fn launch(log_directory: &Path, database: Option<PathBuf>, port: u16, ui_port: u16) -> TemporalDevServer {
+        let mut command = Command::new(tool_path("temporal"));
+        command.args(["server", "start-dev", "--headless", "--ip", "127.0.0.1", "--log-level", "warn"]).args(["--port", &port.to_string(), "--ui-port", &ui_port.to_string()]);
+        if let Some(database) = &database {
+            command.arg("--db-filename").arg(database);
+        }
+        let mut process = ServerProcess::spawn("temporal", &mut command, log_directory);
         process.wait_for_port(port, Duration::from_secs(60));
-        TemporalDevServer { process, port, ui_port }
+        TemporalDevServer { process, port, ui_port, database, log_directory: log_directory.to_path_buf() }
+    }
+
+    /// Stops the server (SIGTERM) and starts it again on the same ports and database.
+    pub fn restart(&mut self) {
+        assert!(self.database.is_some(), "an in-memory server would come back empty: use start_with_database");
+        self.process.terminate(Duration::from_secs(30));
+        *self = Self::launch(&self.log_directory.clone(), self.database.clone(), self.port, self.ui_port);
     }
 
     pub fn address(&self) -> String {

@@ -44,7 +44,7 @@ impl EtlWorkflow {
         let mut users = None;
         let merge_users = ctx.patched(USER_MERGE_PATCH) && (plan.chunk_count > 0 || ctx.patched(MERGE_BACKFILLED_USERS_PATCH));
         if merge_users {
-            let merge_activity = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(900)).retry_policy(crate::retry_policy()).build();
+            let merge_activity = crate::long_activity_options(Duration::from_secs(900), None);
             let merged = ctx
                 .execute_activity(
                     EtlActivities::merge_window_users,
@@ -74,7 +74,7 @@ impl EtlWorkflow {
 /// Options of the transform activity: long, with heartbeats (a retried attempt resumes from
 /// the last one).
 fn transform_activity_options() -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(900)).heartbeat_timeout(Duration::from_secs(60)).retry_policy(crate::retry_policy()).build()
+    crate::long_activity_options(Duration::from_secs(900), None)
 }
 
 /// Transforms every chunk of a plan, at most [`MAX_PARALLEL_TRANSFORMS`] at a time.

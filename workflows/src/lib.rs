@@ -33,3 +33,16 @@ pub fn short_activity_options() -> temporalio_sdk::ActivityOptions {
         .retry_policy(retry_policy())
         .build()
 }
+
+/// How long an activity that heartbeats may go silent before Temporal gives it to another
+/// worker: the activities heartbeat every few seconds, so a worker that died is noticed fast.
+pub const HEARTBEAT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Options of the activities that may run long (transforms, merges, loads): they heartbeat,
+/// so a dead worker costs [`HEARTBEAT_TIMEOUT`], not the whole `start_to_close` timeout.
+/// `task_queue` names the queue of the process that must run it (the warehouse owner).
+pub fn long_activity_options(start_to_close: std::time::Duration, task_queue: Option<&str>) -> temporalio_sdk::ActivityOptions {
+    let mut options = temporalio_sdk::ActivityOptions::with_start_to_close_timeout(start_to_close).heartbeat_timeout(HEARTBEAT_TIMEOUT).retry_policy(retry_policy()).build();
+    options.task_queue = task_queue.map(str::to_string);
+    options
+}

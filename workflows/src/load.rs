@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::{ActivityOptions, ContinueAsNewOptions, WorkflowContext, WorkflowResult};
+use temporalio_sdk::{ContinueAsNewOptions, WorkflowContext, WorkflowResult};
 
 use crate::{
     activities::{EtlActivities, WarehouseActivities},
@@ -26,10 +26,7 @@ impl LoadDataWorkflow {
     #[run(name = "LoadDataWorkflow")]
     pub async fn run(ctx: &mut WorkflowContext<Self>, input: LoadInput) -> WorkflowResult<LoadSummary> {
         let short_activity = crate::short_activity_options();
-        let warehouse_activity = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(1800))
-            .task_queue(input.warehouse_task_queue.clone())
-            .retry_policy(crate::retry_policy())
-            .build();
+        let warehouse_activity = crate::long_activity_options(Duration::from_secs(1800), Some(&input.warehouse_task_queue));
 
         let mut summary = input.carried_over.clone();
         let mut batches_this_run = 0u64;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
+use temporalio_sdk::{WorkflowContext, WorkflowResult};
 
 use crate::{activities::WarehouseActivities, types::*};
 
@@ -17,10 +17,7 @@ pub struct ClearExpiredEventsWorkflow;
 impl ClearExpiredEventsWorkflow {
     #[run(name = "ClearExpiredEventsWorkflow")]
     pub async fn run(ctx: &mut WorkflowContext<Self>, input: ClearExpiredInput) -> WorkflowResult<ExpiredRows> {
-        let warehouse_activity = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(1800))
-            .task_queue(input.warehouse_task_queue.clone())
-            .retry_policy(crate::retry_policy())
-            .build();
+        let warehouse_activity = crate::long_activity_options(Duration::from_secs(1800), Some(&input.warehouse_task_queue));
         let mut deleted = ExpiredRows::default();
         for app_id in &input.app_ids {
             let app_input = ClearExpiredAppInput { app_id: app_id.clone(), retention_days: input.retention_days };

@@ -9,7 +9,8 @@ use std::{
 };
 
 use clickstream_activities::{
-    etl_activities::{ChunkProgress, EtlActivityImplementations, EtlPlanDocument, Heartbeat, NoHeartbeat, OBJECTS_PER_PART},
+    etl_activities::{EtlActivityImplementations, EtlPlanDocument, OBJECTS_PER_PART},
+    heartbeat::{ChunkProgress, Heartbeat, NoHeartbeat},
     object_io::get_json,
 };
 use clickstream_core::{layout, storage::Storage};
