@@ -376,6 +376,7 @@ pub fn load_recording_accepted(port: u16, app_id: &str, duration: Duration, conc
         gzip: false,
         accepted_ids_file: Some(accepted_ids_file.to_path_buf()),
         show_progress: false,
+        requests_per_second: None,
     }
 }
 

@@ -166,6 +166,10 @@ struct LoadgenArguments {
     /// Write the event ids of accepted (200) requests to this file, one per line.
     #[arg(long)]
     accepted_ids_file: Option<PathBuf>,
+    /// Requests per second over all connections (background load); as fast as the collector
+    /// answers when omitted.
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -311,6 +315,7 @@ fn run_loadgen(arguments: LoadgenArguments) -> std::process::ExitCode {
         gzip: arguments.gzip,
         accepted_ids_file: arguments.accepted_ids_file,
         show_progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        requests_per_second: arguments.rate,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the tokio runtime starts");
     match runtime.block_on(clickstream_loadgen::run(settings)) {

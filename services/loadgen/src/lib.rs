@@ -32,6 +32,8 @@ pub struct LoadSettings {
     /// Where to write the event ids of accepted (200) requests, one per line.
     pub accepted_ids_file: Option<std::path::PathBuf>,
     pub show_progress: bool,
+    /// Requests per second over all connections; as fast as the collector answers if `None`.
+    pub requests_per_second: Option<f64>,
 }
 
 /// The one-line JSON summary.
@@ -163,7 +165,16 @@ pub async fn run(settings: LoadSettings) -> Result<LoadSummary, LoadError> {
         let (client, settings, run_id, sequence, pool) = (client.clone(), settings.clone(), run_id.clone(), sequence.clone(), pool.clone());
         workers.spawn(async move {
             let mut result = WorkerResult { latencies_micros: Vec::new(), errors_by_status: BTreeMap::new(), accepted_ids: Vec::new(), accepted_requests: 0 };
+            // Each connection sends its share of the rate, evenly spaced.
+            let mut pace = settings.requests_per_second.filter(|rate| *rate > 0.0).map(|rate| {
+                let mut ticker = tokio::time::interval(Duration::from_secs_f64(settings.concurrency as f64 / rate));
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                ticker
+            });
             while Instant::now() < deadline {
+                if let Some(ticker) = &mut pace {
+                    ticker.tick().await;
+                }
                 let number = sequence.fetch_add(1, Ordering::Relaxed);
                 let fresh;
                 let request = if unique {
