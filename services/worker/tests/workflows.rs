@@ -63,7 +63,7 @@ struct TestStack {
     warehouse: Arc<DuckDbWarehouse>,
     storage: Storage,
     config: Arc<Config>,
-    _temporal: TemporalDevServer,
+    temporal: TemporalDevServer,
     directory: tempfile::TempDir,
 }
 
@@ -82,7 +82,7 @@ impl TestStack {
         prepare_warehouse(&warehouse_path);
         let warehouse = Arc::new(DuckDbWarehouse::open(&warehouse_path).unwrap());
         let client = clickstream_worker::connect(&config, Duration::from_secs(30)).await.unwrap();
-        TestStack { client, warehouse, storage, config, _temporal: temporal, directory }
+        TestStack { client, warehouse, storage, config, temporal, directory }
     }
 
     /// Runs `body` while both workers serve the stack's task queues, then stops them.
@@ -285,6 +285,29 @@ async fn a_backfill_from_the_command_line_loads_a_past_range_once() {
     assert_eq!(pending_users().await, 0);
 
     stack.replay_and_record(&[("backfill_workflow", workflow_id)]).await;
+}
+
+/// Each project gets its ETL schedule (on its cron expression here) and its daily retention
+/// schedule, both skipping overlapping runs; starting again updates rather than fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn schedules_follow_the_configuration() {
+    let stack = TestStack::start(|_| {}).await;
+    let mut config = (*stack.config).clone();
+    config.projects[0].etl_cron = Some("*/15 * * * *".into());
+    clickstream_worker::ensure_schedules(&stack.client, &config).await.unwrap();
+    clickstream_worker::ensure_schedules(&stack.client, &config).await.expect("a second start updates the schedules");
+
+    let etl = stack.temporal.cli(&["schedule", "describe", "--schedule-id", "etl-proj", "--output", "json"]);
+    let etl: serde_json::Value = serde_json::from_str(&etl).unwrap();
+    let spec = etl["schedule"]["spec"].to_string();
+    assert!(spec.contains("\"step\":15") || spec.contains("*/15"), "the cron expression is the ETL's spec: {spec}");
+    assert_eq!(etl["schedule"]["policies"]["overlapPolicy"], "SCHEDULE_OVERLAP_POLICY_SKIP", "{etl}");
+    assert!(etl["schedule"]["action"].to_string().contains("EtlWorkflow"), "{etl}");
+
+    let retention = stack.temporal.cli(&["schedule", "describe", "--schedule-id", "clear-expired-proj", "--output", "json"]);
+    let retention: serde_json::Value = serde_json::from_str(&retention).unwrap();
+    assert!(retention["schedule"]["action"].to_string().contains("ClearExpiredEventsWorkflow"), "{retention}");
+    assert!(retention["schedule"]["spec"]["interval"].to_string().contains("86400s"), "daily: {retention}");
 }
 
 #[tokio::test]
