@@ -21,6 +21,9 @@ pub enum ActivityFailure {
     /// The input refers to something that does not exist; retrying does not help.
     #[error("{0}")]
     InvalidInput(String),
+    /// The catalog (Glue) refused or did not answer: retry (throttling and outages pass).
+    #[error("Glue {action} failed: {reason}")]
+    Catalog { action: &'static str, reason: String },
     /// The ETL engine failed; it says itself whether a retry can help.
     #[error("ETL failed: {0}")]
     Etl(#[from] clickstream_etl::runner::RunError),
@@ -29,7 +32,7 @@ pub enum ActivityFailure {
 impl ActivityFailure {
     pub fn is_retryable(&self) -> bool {
         match self {
-            ActivityFailure::ObjectStore { .. } | ActivityFailure::Warehouse(_) | ActivityFailure::LocalIo(_) => true,
+            ActivityFailure::ObjectStore { .. } | ActivityFailure::Warehouse(_) | ActivityFailure::LocalIo(_) | ActivityFailure::Catalog { .. } => true,
             ActivityFailure::Etl(error) => error.is_retryable(),
             ActivityFailure::CorruptDocument { .. } | ActivityFailure::InvalidInput(_) => false,
         }

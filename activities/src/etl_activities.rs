@@ -74,6 +74,12 @@ impl EtlActivityImplementations {
         self.plan_backfill(&input).await.map_err(ActivityFailure::into_activity_error)
     }
 
+    #[activity(name = names::REGISTER_GLUE_CATALOG)]
+    pub async fn register_glue_catalog(self: Arc<Self>, ctx: ActivityContext, input: CatalogInput) -> Result<CatalogSummary, ActivityError> {
+        let catalog = crate::catalog::GlueCatalog::connect(&self.engine.config().catalog, self.storage.clone()).await;
+        heartbeat_while(&ctx, catalog.register(&input.project_id)).await.map_err(ActivityFailure::into_activity_error)
+    }
+
     #[activity(name = names::TRANSFORM_CHUNK)]
     pub async fn transform_chunk(self: Arc<Self>, ctx: ActivityContext, input: TransformChunkInput) -> Result<TransformCounters, ActivityError> {
         // Details a previous attempt left; unreadable ones (another version's) mean a fresh start.

@@ -7,6 +7,7 @@
 //! Every activity is idempotent: it writes to keys derived from its input, so a retry
 //! overwrites rather than adds.
 
+pub mod catalog;
 pub mod errors;
 pub mod etl_activities;
 pub mod heartbeat;

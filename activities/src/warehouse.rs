@@ -8,7 +8,7 @@
 
 use std::{path::{Path, PathBuf}, sync::Mutex};
 
-use clickstream_workflows::types::ExpiredRows;
+use clickstream_workflows::types::{CatalogSummary, ExpiredRows};
 use duckdb::{Connection, params};
 
 /// The table the console's event queries read.
@@ -249,6 +249,30 @@ impl DuckDbWarehouse {
         Ok(deleted)
     }
 
+    /// Creates or replaces the views `"<project>_lake".<table>` over the project's Parquet files
+    /// under `processed_root` (hive partitioning: the partition columns are the path's), for
+    /// each table that has files. New partitions show in the views without a refresh.
+    pub fn create_lake_views(&self, project_id: &str, processed_root: &Path) -> Result<CatalogSummary, duckdb::Error> {
+        let schema = quote_identifier(&format!("{project_id}_lake"));
+        let connection = self.lock();
+        connection.execute_batch(&format!("CREATE SCHEMA IF NOT EXISTS {schema};"))?;
+        let mut summary = CatalogSummary::default();
+        for table in crate::catalog::PROCESSED_TABLES {
+            let directory = processed_root.join(table);
+            if !directory.is_dir() {
+                continue;
+            }
+            let pattern = directory.join("*/*/*/*/*.parquet");
+            connection.execute_batch(&format!(
+                "CREATE OR REPLACE VIEW {schema}.{} AS SELECT * FROM read_parquet({}, hive_partitioning = true, union_by_name = true);",
+                quote_identifier(table),
+                quote_literal(&pattern.to_string_lossy())
+            ))?;
+            summary.tables += 1;
+        }
+        Ok(summary)
+    }
+
     /// How many files have been loaded for an app (for operators and tests).
     pub fn loaded_file_count(&self, app_id: &str) -> Result<u64, duckdb::Error> {
         let connection = self.lock();
@@ -396,6 +420,18 @@ mod tests {
         assert_eq!(query_text(&warehouse, "SELECT DISTINCT event_id FROM \"app-1\".item_v2"), ["recent"]);
         assert_eq!(warehouse.delete_rows_before("app-1", 5 * DAY_MS).unwrap(), ExpiredRows::default(), "nothing more the second time");
         assert_eq!(warehouse.delete_rows_before("no-such-app", 5 * DAY_MS).unwrap(), ExpiredRows::default());
+    }
+
+    #[test]
+    fn lake_views_read_the_parquet_files_with_their_partitions() {
+        let directory = tempfile::tempdir().unwrap();
+        let warehouse = DuckDbWarehouse::open(&directory.path().join("w.duckdb")).unwrap();
+        processed_files(directory.path(), "lake", json!([event("e1", DAY_MS), event("e2", 2 * DAY_MS)]), 2 * DAY_MS);
+        let summary = warehouse.create_lake_views("p", &directory.path().join("lake")).unwrap();
+        assert_eq!(summary.tables, 4, "event_v2, item_v2, user_v2 and session have files");
+        assert_eq!(query_text(&warehouse, "SELECT count(*)::VARCHAR FROM p_lake.event_v2"), ["2"]);
+        assert_eq!(query_text(&warehouse, "SELECT DISTINCT partition_day::VARCHAR FROM p_lake.item_v2 ORDER BY 1"), ["2", "3"]);
+        assert_eq!(warehouse.create_lake_views("p", &directory.path().join("lake")).unwrap(), summary, "replacing them again is fine");
     }
 
     #[test]

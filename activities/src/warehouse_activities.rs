@@ -22,6 +22,21 @@ pub struct WarehouseActivityImplementations {
 
 #[activities]
 impl WarehouseActivityImplementations {
+    /// Views over the project's Parquet files; they need the files on this machine.
+    pub async fn lake_views(&self, input: &CatalogInput) -> Result<CatalogSummary, ActivityFailure> {
+        let clickstream_core::storage::StorageLocation::LocalDirectory { path } = &self.storage.location else {
+            return Err(ActivityFailure::InvalidInput("DuckDB views need file:// storage; with S3 use catalog.kind = \"glue\"".into()));
+        };
+        let processed_root = path.join(layout::processed_prefix(&input.project_id));
+        let warehouse = self.warehouse.clone();
+        let project_id = input.project_id.clone();
+        let summary = tokio::task::spawn_blocking(move || warehouse.create_lake_views(&project_id, &processed_root))
+            .await
+            .map_err(|join_error| ActivityFailure::LocalIo(std::io::Error::other(join_error.to_string())))??;
+        tracing::info!(project = %input.project_id, tables = summary.tables, "created the DuckDB views over the Parquet files");
+        Ok(summary)
+    }
+
     /// Deletes an app's rows older than `now` minus its retention.
     pub async fn clear_expired(&self, input: &ClearExpiredAppInput, now: chrono::DateTime<chrono::Utc>) -> Result<ExpiredRows, ActivityFailure> {
         if input.retention_days == 0 {
@@ -40,6 +55,11 @@ impl WarehouseActivityImplementations {
     #[activity(name = names::LOAD_BATCH_INTO_WAREHOUSE)]
     pub async fn load_batch_into_warehouse(self: Arc<Self>, ctx: ActivityContext, input: LoadBatch) -> Result<LoadSummary, ActivityError> {
         heartbeat_while(&ctx, self.load(&input)).await.map_err(ActivityFailure::into_activity_error)
+    }
+
+    #[activity(name = names::REFRESH_LAKE_VIEWS)]
+    pub async fn refresh_lake_views(self: Arc<Self>, _ctx: ActivityContext, input: CatalogInput) -> Result<CatalogSummary, ActivityError> {
+        self.lake_views(&input).await.map_err(ActivityFailure::into_activity_error)
     }
 
     #[activity(name = names::CLEAR_EXPIRED_EVENTS)]

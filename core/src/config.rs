@@ -35,6 +35,7 @@ pub struct Config {
     pub temporal: TemporalConfig,
     pub storage: StorageConfig,
     pub warehouse: WarehouseConfig,
+    pub catalog: CatalogConfig,
     pub kafka: KafkaConfig,
     pub kinesis: KinesisConfig,
     pub etl: EtlConfig,
@@ -129,6 +130,30 @@ pub struct StorageConfig {
 pub struct WarehouseConfig {
     /// The DuckDB database file. Only one process may open it for writing.
     pub duckdb_path: PathBuf,
+}
+
+/// Where the processed tables are registered for queries outside the warehouse.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CatalogKind {
+    /// `glue` when the storage is S3, else `duckdb`.
+    #[default]
+    Auto,
+    /// A Glue database per project (`clickstream_<project>`) with the four tables, the raw
+    /// table and their partitions, for Athena.
+    Glue,
+    /// Views in the DuckDB warehouse (schema `<project>_lake`) over the Parquet files.
+    Duckdb,
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogConfig {
+    pub kind: CatalogKind,
+    /// Glue endpoint override (moto); empty for AWS.
+    pub glue_endpoint: String,
+    pub glue_region: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -331,6 +356,7 @@ impl Default for Config {
             warehouse: WarehouseConfig {
                 duckdb_path: "/var/lib/clickstream/warehouse.duckdb".into(),
             },
+            catalog: CatalogConfig { kind: CatalogKind::Auto, glue_endpoint: String::new(), glue_region: "us-east-1".into() },
             kinesis: KinesisConfig { endpoint: String::new(), region: "us-east-1".into(), shard_count: 2 },
             kafka: KafkaConfig { brokers: "127.0.0.1:9092".into(), topic_partitions: 3, bridge_group_id: "clickstream-bridge".into() },
             etl: EtlConfig::default(),
@@ -458,6 +484,15 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The catalog in use, `auto` resolved from the storage.
+    pub fn catalog_kind(&self) -> CatalogKind {
+        match self.catalog.kind {
+            CatalogKind::Auto if self.storage.url.starts_with("s3://") => CatalogKind::Glue,
+            CatalogKind::Auto => CatalogKind::Duckdb,
+            kind => kind,
+        }
     }
 
     /// Every enricher some project runs (what the ETL worker must load).

@@ -17,6 +17,8 @@ pub mod names {
     pub const LOAD_BATCH_INTO_WAREHOUSE: &str = "load_batch_into_warehouse";
     pub const COMPLETE_LOAD_BATCH: &str = "complete_load_batch";
     pub const CLEAR_EXPIRED_EVENTS: &str = "clear_expired_events";
+    pub const REGISTER_GLUE_CATALOG: &str = "register_glue_catalog";
+    pub const REFRESH_LAKE_VIEWS: &str = "refresh_lake_views";
 }
 
 /// Activities of the ETL task queue (any worker process).
@@ -62,6 +64,12 @@ impl EtlActivities {
         unimplemented!()
     }
 
+    /// Creates or updates the project's Glue database, tables and partitions (for Athena).
+    #[activity(name = names::REGISTER_GLUE_CATALOG)]
+    pub fn register_glue_catalog(_input: CatalogInput) -> Result<CatalogSummary, ActivityError> {
+        unimplemented!()
+    }
+
     /// Removes the pending markers of a loaded batch.
     #[activity(name = names::COMPLETE_LOAD_BATCH)]
     pub fn complete_load_batch(_input: LoadBatch) -> Result<(), ActivityError> {
@@ -77,6 +85,12 @@ impl WarehouseActivities {
     /// Merges the manifest's files into the warehouse, skipping events already there.
     #[activity(name = names::LOAD_BATCH_INTO_WAREHOUSE)]
     pub fn load_batch_into_warehouse(_input: LoadBatch) -> Result<LoadSummary, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Creates the warehouse's views over the project's Parquet files (schema `<project>_lake`).
+    #[activity(name = names::REFRESH_LAKE_VIEWS)]
+    pub fn refresh_lake_views(_input: CatalogInput) -> Result<CatalogSummary, ActivityError> {
         unimplemented!()
     }
 

@@ -9,12 +9,14 @@ pub mod activities;
 pub mod backfill;
 pub mod etl;
 pub mod load;
+pub mod partitions;
 pub mod retention;
 pub mod types;
 
 pub use backfill::BackfillWorkflow;
 pub use etl::EtlWorkflow;
 pub use load::LoadDataWorkflow;
+pub use partitions::AthenaPartitionWorkflow;
 pub use retention::ClearExpiredEventsWorkflow;
 
 /// Retry policy of every activity: back off up to a minute, forever; errors that a retry

@@ -231,3 +231,20 @@ pub struct BackfillProgress {
     pub transformed: TransformCounters,
     pub loaded: LoadSummary,
 }
+
+/// Input of `AthenaPartitionWorkflow`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogInput {
+    pub project_id: String,
+    /// `glue` (Glue tables and partitions) or `duckdb` (views in the warehouse).
+    pub kind: String,
+    pub warehouse_task_queue: String,
+}
+
+/// What one catalog registration did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CatalogSummary {
+    pub tables: u64,
+    pub partitions_found: u64,
+    pub partitions_created: u64,
+}

@@ -13,11 +13,11 @@ pub mod backfill;
 use std::{sync::Arc, time::Duration};
 
 use clickstream_activities::{DuckDbWarehouse, EtlActivityImplementations, WarehouseActivityImplementations};
-use clickstream_core::{Config, ProjectConfig, storage::Storage};
+use clickstream_core::{Config, ProjectConfig, config::CatalogKind, storage::Storage};
 pub use clickstream_etl::engine::EtlEngine;
 use clickstream_workflows::{
-    BackfillWorkflow, ClearExpiredEventsWorkflow, EtlWorkflow, LoadDataWorkflow,
-    types::{ClearExpiredInput, EtlInput},
+    AthenaPartitionWorkflow, BackfillWorkflow, ClearExpiredEventsWorkflow, EtlWorkflow, LoadDataWorkflow,
+    types::{CatalogInput, ClearExpiredInput, EtlInput},
 };
 use temporalio_client::{
     Client, ClientOptions, Connection, ConnectionOptions,
@@ -94,6 +94,21 @@ pub fn clear_expired_input(config: &Config, project: &ProjectConfig) -> ClearExp
     }
 }
 
+/// Id of a project's daily catalog schedule.
+pub fn partitions_schedule_id(project_id: &str) -> String {
+    format!("partitions-{project_id}")
+}
+
+/// Input of the project's `AthenaPartitionWorkflow`; `None` when no catalog is configured.
+pub fn catalog_input(config: &Config, project: &ProjectConfig) -> Option<CatalogInput> {
+    let kind = match config.catalog_kind() {
+        CatalogKind::Glue => "glue",
+        CatalogKind::Duckdb => "duckdb",
+        CatalogKind::None | CatalogKind::Auto => return None,
+    };
+    Some(CatalogInput { project_id: project.id.clone(), kind: kind.into(), warehouse_task_queue: config.temporal.warehouse_task_queue.clone() })
+}
+
 /// When a project's ETL runs: its cron expression, else its interval.
 pub fn etl_schedule_spec(project: &ProjectConfig) -> ScheduleSpec {
     match &project.etl_cron {
@@ -107,7 +122,8 @@ pub fn etl_schedule_spec(project: &ProjectConfig) -> ScheduleSpec {
 }
 
 /// Creates each project's schedules, or brings existing ones in line with the config: the ETL
-/// (its interval or cron expression) and the daily clearing of expired warehouse data.
+/// (its interval or cron expression), the daily clearing of expired warehouse data, and the
+/// daily catalog registration (Glue or DuckDB views) unless `catalog.kind = "none"`.
 /// Overlap policy skip: a run still going when the next is due makes the next one wait.
 pub async fn ensure_schedules(client: &Client, config: &Config) -> Result<(), WorkerError> {
     for project in &config.projects {
@@ -124,6 +140,13 @@ pub async fn ensure_schedules(client: &Client, config: &Config) -> Result<(), Wo
             || ScheduleAction::start_workflow(ClearExpiredEventsWorkflow::run, clear_expired_input(config, project), config.temporal.task_queue.clone(), retention_id.clone());
         let retention_note = format!("Deletes project {}'s warehouse data older than {} days, daily", project.id, project.retention_days);
         upsert_schedule(client, &retention_id, retention_action, ScheduleSpec::from_interval(Duration::from_secs(86_400)), retention_note).await?;
+
+        if let Some(input) = catalog_input(config, project) {
+            let partitions_id = partitions_schedule_id(&project.id);
+            let note = format!("Registers project {}'s tables and partitions ({}), daily", project.id, input.kind);
+            let partitions_action = || ScheduleAction::start_workflow(AthenaPartitionWorkflow::run, input.clone(), config.temporal.task_queue.clone(), partitions_id.clone());
+            upsert_schedule(client, &partitions_id, partitions_action, ScheduleSpec::from_interval(Duration::from_secs(86_400)), note).await?;
+        }
     }
     Ok(())
 }
@@ -176,6 +199,8 @@ pub fn etl_worker(runtime: &Runtime, client: Client, engine: Arc<EtlEngine>, sto
         .register_workflow::<ClearExpiredEventsWorkflow>()
         .map_err(|error| create_error(error.to_string()))?
         .register_workflow::<BackfillWorkflow>()
+        .map_err(|error| create_error(error.to_string()))?
+        .register_workflow::<AthenaPartitionWorkflow>()
         .map_err(|error| create_error(error.to_string()))?
         .register_activities(EtlActivityImplementations { storage, engine })
         .build();

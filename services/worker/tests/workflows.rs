@@ -15,8 +15,8 @@ use clickstream_activities::DuckDbWarehouse;
 use clickstream_core::{Config, layout, storage::Storage};
 use clickstream_e2e::TemporalDevServer;
 use clickstream_workflows::{
-    BackfillWorkflow, ClearExpiredEventsWorkflow, EtlWorkflow, LoadDataWorkflow,
-    types::{EtlRunSummary, ExpiredRows},
+    AthenaPartitionWorkflow, BackfillWorkflow, ClearExpiredEventsWorkflow, EtlWorkflow, LoadDataWorkflow,
+    types::{CatalogSummary, EtlRunSummary, ExpiredRows},
 };
 use object_store::{PutPayload, path::Path};
 use prost::Message;
@@ -38,6 +38,8 @@ fn replayer() -> WorkflowReplayer {
         .expect("ClearExpiredEventsWorkflow registers")
         .register_workflow::<BackfillWorkflow>()
         .expect("BackfillWorkflow registers")
+        .register_workflow::<AthenaPartitionWorkflow>()
+        .expect("AthenaPartitionWorkflow registers")
         .build();
     WorkflowReplayer::new(options).expect("the replayer starts")
 }
@@ -170,7 +172,18 @@ async fn etl_and_load_workflows_complete_and_replay() {
     let quarantine: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(storage.store.list(Some(&Path::from("proj/data/quarantine")))).await.unwrap();
     assert_eq!(quarantine.len(), 1, "the broken lines are kept in quarantine");
 
-    stack.replay_and_record(&[("etl_workflow", workflow_id.to_string()), ("load_data_workflow", format!("{workflow_id}-load"))]).await;
+    // The local catalog: DuckDB views over the Parquet files just written.
+    let catalog_input = clickstream_worker::catalog_input(config, &config.projects[0]).expect("file:// storage gets DuckDB views");
+    assert_eq!(catalog_input.kind, "duckdb");
+    let catalog: CatalogSummary = stack.run_workflow(AthenaPartitionWorkflow::run, catalog_input, "partitions-proj-test-run").await;
+    assert_eq!(catalog.tables, 4, "{catalog:?}");
+
+    stack.replay_and_record(&[
+        ("etl_workflow", workflow_id.to_string()),
+        ("load_data_workflow", format!("{workflow_id}-load")),
+        ("athena_partition_workflow", "partitions-proj-test-run".to_string()),
+    ])
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -321,7 +334,7 @@ async fn recorded_histories_replay() {
     let names: Vec<String> = files.iter().map(|path| path.file_stem().unwrap().to_string_lossy().into_owned()).collect();
     // One history per workflow as it runs now, and the histories of earlier versions that runs
     // in flight during an upgrade may still have (their patches must keep replaying).
-    assert_eq!(names, ["backfill_workflow", "clear_expired_events_workflow", "etl_workflow", "etl_workflow_before_user_merge", "load_data_workflow"], "the recorded histories");
+    assert_eq!(names, ["athena_partition_workflow", "backfill_workflow", "clear_expired_events_workflow", "etl_workflow", "etl_workflow_before_user_merge", "load_data_workflow"], "the recorded histories");
     let replayer = replayer();
     for file in files {
         let history = History::decode(std::fs::read(&file).unwrap().as_slice()).unwrap();
