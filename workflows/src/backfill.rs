@@ -30,6 +30,9 @@ const SLICE_MS: i64 = SLICE_HOURS * HOUR_MS;
 /// The slices of [from, to) widened to whole hours (the raw layer's partitions), each
 /// [`SLICE_HOURS`] long but the last, so that no hour belongs to two slices.
 pub fn backfill_slices(from_ms: i64, to_ms: i64) -> Vec<(i64, i64)> {
+    if from_ms >= to_ms {
+        return Vec::new();
+    }
     let first_hour_ms = from_ms.div_euclid(HOUR_MS) * HOUR_MS;
     let end_hour_ms = (to_ms + HOUR_MS - 1).div_euclid(HOUR_MS) * HOUR_MS;
     let mut slices = Vec::new();
