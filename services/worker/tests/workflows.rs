@@ -176,7 +176,8 @@ async fn etl_and_load_workflows_complete_and_replay() {
     let catalog_input = clickstream_worker::catalog_input(config, &config.projects[0]).expect("file:// storage gets DuckDB views");
     assert_eq!(catalog_input.kind, "duckdb");
     let catalog: CatalogSummary = stack.run_workflow(AthenaPartitionWorkflow::run, catalog_input, "partitions-proj-test-run").await;
-    assert_eq!(catalog.tables, 4, "{catalog:?}");
+    let tables: Vec<String> = std::fs::read_dir(stack.directory.path().join("data/proj/data/processed")).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(catalog.tables, 3, "event_v2, user_v2 and session (these events have no items): {catalog:?} over {tables:?}");
 
     stack.replay_and_record(&[
         ("etl_workflow", workflow_id.to_string()),
