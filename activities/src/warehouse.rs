@@ -79,6 +79,19 @@ fn add_missing_columns(transaction: &duckdb::Transaction<'_>, app_id: &str, tabl
     Ok(())
 }
 
+/// The table of an app's reporting aggregate.
+pub const REPORT_TABLE_NAME: &str = "daily_event_summary";
+
+/// One row of the reporting aggregate.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DailyEventSummary {
+    pub day: String,
+    pub event_name: Option<String>,
+    pub platform: Option<String>,
+    pub events: u64,
+    pub users: u64,
+}
+
 /// Events of one day, for the console's chart.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DailyEventCount {
@@ -273,6 +286,55 @@ impl DuckDbWarehouse {
         Ok(summary)
     }
 
+    /// Rebuilds every app's reporting aggregate `daily_event_summary` (events and distinct
+    /// users per UTC day, event name and platform) from its `event_v2`, in one transaction per
+    /// app, so the console's reports read a small table. Returns the aggregate rows written.
+    /// A full rebuild keeps it simple and exact; it reads `event_v2` once per load.
+    pub fn refresh_reporting_aggregates(&self) -> Result<u64, duckdb::Error> {
+        let mut connection = self.lock();
+        let apps: Vec<String> = {
+            let mut statement = connection.prepare("SELECT table_schema FROM information_schema.tables WHERE table_name = ? ORDER BY 1")?;
+            statement.query_map(params![EVENT_TABLE_NAME], |row| row.get(0))?.collect::<Result<_, _>>()?
+        };
+        let mut rows = 0;
+        for app_id in apps {
+            let schema = quote_identifier(&app_id);
+            let transaction = connection.transaction()?;
+            transaction.execute_batch(&format!(
+                "CREATE OR REPLACE TABLE {schema}.{REPORT_TABLE_NAME} AS
+                 SELECT strftime(epoch_ms(event_time_msec), '%Y-%m-%d') AS day, event_name, platform,
+                        count(*) AS events, count(DISTINCT user_pseudo_id) AS users
+                 FROM {schema}.{EVENT_TABLE_NAME} GROUP BY ALL;"
+            ))?;
+            let written: i64 = transaction.query_row(&format!("SELECT count(*) FROM {schema}.{REPORT_TABLE_NAME}"), [], |row| row.get(0))?;
+            transaction.commit()?;
+            rows += written as u64;
+        }
+        Ok(rows)
+    }
+
+    /// An app's reporting aggregate for days in `[from_day, to_day]` (`YYYY-MM-DD`), by day
+    /// then most events first; empty before the first load.
+    pub fn daily_event_summary(&self, app_id: &str, from_day: &str, to_day: &str) -> Result<Vec<DailyEventSummary>, duckdb::Error> {
+        let connection = self.lock();
+        let exists: i64 = connection.query_row(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            params![app_id, REPORT_TABLE_NAME],
+            |row| row.get(0),
+        )?;
+        if exists == 0 {
+            return Ok(Vec::new());
+        }
+        let mut statement = connection.prepare(&format!(
+            "SELECT day, event_name, platform, events, users FROM {}.{REPORT_TABLE_NAME} WHERE day >= ? AND day <= ? ORDER BY day, events DESC, event_name",
+            quote_identifier(app_id)
+        ))?;
+        let rows = statement.query_map(params![from_day, to_day], |row| {
+            Ok(DailyEventSummary { day: row.get(0)?, event_name: row.get(1)?, platform: row.get(2)?, events: row.get::<_, i64>(3)? as u64, users: row.get::<_, i64>(4)? as u64 })
+        })?;
+        rows.collect()
+    }
+
     /// How many files have been loaded for an app (for operators and tests).
     pub fn loaded_file_count(&self, app_id: &str) -> Result<u64, duckdb::Error> {
         let connection = self.lock();
@@ -432,6 +494,21 @@ mod tests {
         assert_eq!(query_text(&warehouse, "SELECT count(*)::VARCHAR FROM p_lake.event_v2"), ["2"]);
         assert_eq!(query_text(&warehouse, "SELECT DISTINCT partition_day::VARCHAR FROM p_lake.item_v2 ORDER BY 1"), ["02", "03"]);
         assert_eq!(warehouse.create_lake_views("p", &directory.path().join("lake")).unwrap(), summary, "replacing them again is fine");
+    }
+
+    #[test]
+    fn reporting_aggregates_count_events_and_users_per_day_and_name() {
+        let directory = tempfile::tempdir().unwrap();
+        let warehouse = DuckDbWarehouse::open(&directory.path().join("w.duckdb")).unwrap();
+        assert_eq!(warehouse.refresh_reporting_aggregates().unwrap(), 0, "nothing loaded yet");
+        assert!(warehouse.daily_event_summary("app-1", "1970-01-01", "9999-12-31").unwrap().is_empty());
+        let files = processed_files(directory.path(), "a", json!([event("e1", DAY_MS), event("e2", DAY_MS), event("e3", 2 * DAY_MS)]), 2 * DAY_MS);
+        warehouse.merge_table_files("app-1", "event_v2", &files["event_v2"]).unwrap();
+        assert_eq!(warehouse.refresh_reporting_aggregates().unwrap(), 2);
+        let rows = warehouse.daily_event_summary("app-1", "1970-01-01", "9999-12-31").unwrap();
+        assert_eq!(rows.iter().map(|row| (row.day.as_str(), row.events, row.users)).collect::<Vec<_>>(), [("1970-01-02", 2, 1), ("1970-01-03", 1, 1)]);
+        assert_eq!(rows[0].event_name.as_deref(), Some("_page_view"));
+        assert_eq!(warehouse.daily_event_summary("app-1", "1970-01-03", "1970-01-03").unwrap().len(), 1);
     }
 
     #[test]

@@ -57,6 +57,19 @@ impl WarehouseActivityImplementations {
         heartbeat_while(&ctx, self.load(&input)).await.map_err(ActivityFailure::into_activity_error)
     }
 
+    #[activity(name = names::REFRESH_REPORTING_AGGREGATES)]
+    pub async fn refresh_reporting_aggregates(self: Arc<Self>, ctx: ActivityContext, input: RefreshReportingInput) -> Result<ReportingSummary, ActivityError> {
+        let warehouse = self.warehouse.clone();
+        let refresh = async move {
+            let rows = tokio::task::spawn_blocking(move || warehouse.refresh_reporting_aggregates())
+                .await
+                .map_err(|join_error| ActivityFailure::LocalIo(std::io::Error::other(join_error.to_string())))??;
+            tracing::info!(project = %input.project_id, aggregate_rows = rows, "refreshed the reporting aggregates");
+            Ok::<_, ActivityFailure>(ReportingSummary { aggregate_rows: rows })
+        };
+        heartbeat_while(&ctx, refresh).await.map_err(ActivityFailure::into_activity_error)
+    }
+
     #[activity(name = names::REFRESH_LAKE_VIEWS)]
     pub async fn refresh_lake_views(self: Arc<Self>, _ctx: ActivityContext, input: CatalogInput) -> Result<CatalogSummary, ActivityError> {
         self.lake_views(&input).await.map_err(ActivityFailure::into_activity_error)

@@ -166,9 +166,20 @@ etl_buffer_seconds = 1
         assert_eq!(counted["count"], json!(count), "{app_id} after resending");
     }
 
+    // The reporting aggregate, rebuilt after each load, has the day's events and its user.
+    let day = chrono::DateTime::from_timestamp_millis(timestamp_ms).unwrap().format("%Y-%m-%d").to_string();
+    let report_url = format!("{console}/api/v1/apps/shop-web/reports/daily-events?from={day}&to={day}");
+    let report = eventually("the reporting aggregate", Duration::from_secs(60), Duration::from_millis(500), || {
+        let (http, url) = (http.clone(), report_url.clone());
+        async move { Some(get_json(&http, &url).await).filter(|rows| rows.as_array().is_some_and(|rows| !rows.is_empty())) }
+    })
+    .await;
+    assert_eq!(report, json!([{"day": day, "event_name": "_page_view", "platform": "Web", "events": 10, "users": 1}]));
+    let bad_days = http.get(format!("{console}/api/v1/apps/shop-web/reports/daily-events?from=2026-02-03&to=2026-01-01")).send().await.unwrap();
+    assert_eq!(bad_days.status().as_u16(), 400);
+
     // The page shows the events per day.
     let page = http.get(format!("{console}/apps/shop-web")).send().await.unwrap().text().await.unwrap();
-    let day = chrono::DateTime::from_timestamp_millis(timestamp_ms).unwrap().format("%Y-%m-%d").to_string();
     assert!(page.contains(&day) && page.contains(r#"<strong id="total-events">10</strong>"#), "{page}");
 
     // The runs are visible in Temporal.

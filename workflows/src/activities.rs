@@ -19,6 +19,7 @@ pub mod names {
     pub const CLEAR_EXPIRED_EVENTS: &str = "clear_expired_events";
     pub const REGISTER_GLUE_CATALOG: &str = "register_glue_catalog";
     pub const REFRESH_LAKE_VIEWS: &str = "refresh_lake_views";
+    pub const REFRESH_REPORTING_AGGREGATES: &str = "refresh_reporting_aggregates";
 }
 
 /// Activities of the ETL task queue (any worker process).
@@ -85,6 +86,12 @@ impl WarehouseActivities {
     /// Merges the manifest's files into the warehouse, skipping events already there.
     #[activity(name = names::LOAD_BATCH_INTO_WAREHOUSE)]
     pub fn load_batch_into_warehouse(_input: LoadBatch) -> Result<LoadSummary, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Rebuilds the reporting aggregates the console's reports read, after a load.
+    #[activity(name = names::REFRESH_REPORTING_AGGREGATES)]
+    pub fn refresh_reporting_aggregates(_input: RefreshReportingInput) -> Result<ReportingSummary, ActivityError> {
         unimplemented!()
     }
 

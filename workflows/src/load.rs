@@ -1,7 +1,7 @@
 //! `LoadDataWorkflow`: loads pending Parquet files into the warehouse in manifest batches.
 //!
 //! prepare a batch (manifest in the object store) → load it on the warehouse task queue →
-//! mark it loaded → repeat until nothing is pending. Loading merges on `event_id`, so a batch
+//! mark it loaded → repeat until nothing is pending → refresh the reporting aggregates. Loading merges on `event_id`, so a batch
 //! loaded twice (a retry after a crash between load and mark) inserts nothing the second time.
 
 use std::time::Duration;
@@ -13,6 +13,9 @@ use crate::{
     activities::{EtlActivities, WarehouseActivities},
     types::*,
 };
+
+/// Marks histories whose runs refresh the reporting aggregates after loading.
+pub const REFRESH_REPORTING_PATCH: &str = "refresh-reporting-aggregates";
 
 /// Batches loaded by one run before it continues as new, keeping its history bounded.
 pub const BATCHES_BEFORE_CONTINUE_AS_NEW: u64 = 100;
@@ -39,6 +42,12 @@ impl LoadDataWorkflow {
                 )
                 .await?;
             let Some(batch) = prepared else {
+                // Reports read aggregates: rebuild them once everything pending is in. Runs
+                // recorded before this step existed replay without it.
+                if summary.batches > 0 && ctx.patched(REFRESH_REPORTING_PATCH) {
+                    let refresh_input = RefreshReportingInput { project_id: input.project_id.clone() };
+                    ctx.execute_activity(WarehouseActivities::refresh_reporting_aggregates, refresh_input, warehouse_activity.clone()).await?;
+                }
                 return Ok(summary);
             };
             let loaded = ctx

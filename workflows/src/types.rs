@@ -248,3 +248,14 @@ pub struct CatalogSummary {
     pub partitions_found: u64,
     pub partitions_created: u64,
 }
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefreshReportingInput {
+    pub project_id: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReportingSummary {
+    /// Rows of the reporting aggregates after the refresh.
+    pub aggregate_rows: u64,
+}

@@ -25,5 +25,6 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
         .route("/api/v1/apps/{app_id}/events/count", get(api::count_events))
         .route("/api/v1/apps/{app_id}/events/daily", get(api::daily_events))
         .route("/api/v1/apps/{app_id}/loads", get(api::loads))
+        .route("/api/v1/apps/{app_id}/reports/daily-events", get(api::daily_event_report))
         .with_state(state)
 }

@@ -335,7 +335,7 @@ async fn recorded_histories_replay() {
     let names: Vec<String> = files.iter().map(|path| path.file_stem().unwrap().to_string_lossy().into_owned()).collect();
     // One history per workflow as it runs now, and the histories of earlier versions that runs
     // in flight during an upgrade may still have (their patches must keep replaying).
-    assert_eq!(names, ["athena_partition_workflow", "backfill_workflow", "clear_expired_events_workflow", "etl_workflow", "etl_workflow_before_user_merge", "load_data_workflow"], "the recorded histories");
+    assert_eq!(names, ["athena_partition_workflow", "backfill_workflow", "clear_expired_events_workflow", "etl_workflow", "etl_workflow_before_user_merge", "load_data_workflow", "load_data_workflow_before_reporting"], "the recorded histories");
     let replayer = replayer();
     for file in files {
         let history = History::decode(std::fs::read(&file).unwrap().as_slice()).unwrap();
