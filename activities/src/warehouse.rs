@@ -198,10 +198,11 @@ impl DuckDbWarehouse {
         Ok(merged)
     }
 
-    fn app_table_exists(connection: &Connection, app_id: &str) -> Result<bool, duckdb::Error> {
+    /// Whether an app's schema has the table (a transaction derefs to its connection).
+    fn table_exists(connection: &Connection, app_id: &str, table: &str) -> Result<bool, duckdb::Error> {
         let count: i64 = connection.query_row(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-            params![app_id, EVENT_TABLE_NAME],
+            params![app_id, table],
             |row| row.get(0),
         )?;
         Ok(count > 0)
@@ -210,7 +211,7 @@ impl DuckDbWarehouse {
     /// Distinct events of an app with `from_ms <= event time < to_ms`.
     pub fn count_distinct_events(&self, app_id: &str, from_ms: i64, to_ms: i64) -> Result<u64, duckdb::Error> {
         let connection = self.lock();
-        if !Self::app_table_exists(&connection, app_id)? {
+        if !Self::table_exists(&connection, app_id, EVENT_TABLE_NAME)? {
             return Ok(0);
         }
         let table = format!("{}.{EVENT_TABLE_NAME}", quote_identifier(app_id));
@@ -225,7 +226,7 @@ impl DuckDbWarehouse {
     /// Distinct events per UTC day, oldest first.
     pub fn events_per_day(&self, app_id: &str, from_ms: i64, to_ms: i64) -> Result<Vec<DailyEventCount>, duckdb::Error> {
         let connection = self.lock();
-        if !Self::app_table_exists(&connection, app_id)? {
+        if !Self::table_exists(&connection, app_id, EVENT_TABLE_NAME)? {
             return Ok(Vec::new());
         }
         let table = format!("{}.{EVENT_TABLE_NAME}", quote_identifier(app_id));
@@ -247,12 +248,7 @@ impl DuckDbWarehouse {
         let transaction = connection.transaction()?;
         let mut deleted = ExpiredRows::default();
         for (table, counter) in [("event_v2", &mut deleted.events), ("item_v2", &mut deleted.items), ("session", &mut deleted.sessions), ("user_v2", &mut deleted.users)] {
-            let exists: i64 = transaction.query_row(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                params![app_id, table],
-                |row| row.get(0),
-            )?;
-            if exists == 0 {
+            if !Self::table_exists(&transaction, app_id, table)? {
                 continue;
             }
             let target = format!("{}.{}", quote_identifier(app_id), quote_identifier(table));
@@ -317,12 +313,7 @@ impl DuckDbWarehouse {
     /// then most events first; empty before the first load.
     pub fn daily_event_summary(&self, app_id: &str, from_day: &str, to_day: &str) -> Result<Vec<DailyEventSummary>, duckdb::Error> {
         let connection = self.lock();
-        let exists: i64 = connection.query_row(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-            params![app_id, REPORT_TABLE_NAME],
-            |row| row.get(0),
-        )?;
-        if exists == 0 {
+        if !Self::table_exists(&connection, app_id, REPORT_TABLE_NAME)? {
             return Ok(Vec::new());
         }
         let mut statement = connection.prepare(&format!(
