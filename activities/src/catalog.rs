@@ -10,10 +10,8 @@ use aws_sdk_glue::types::{Column, DatabaseInput, PartitionInput, SerDeInfo, Stor
 use clickstream_core::{config::CatalogConfig, layout, storage::Storage};
 use clickstream_etl::tables::{event_v2, item_v2, session, user_v2};
 use clickstream_workflows::types::CatalogSummary;
-use futures::TryStreamExt;
-use object_store::path::Path;
 
-use crate::errors::ActivityFailure;
+use crate::{errors::ActivityFailure, object_io::list_objects};
 
 /// The processed tables and how their rows are partitioned.
 pub const PROCESSED_TABLES: [&str; 4] = [event_v2::TABLE_NAME, item_v2::TABLE_NAME, user_v2::TABLE_NAME, session::TABLE_NAME];
@@ -197,13 +195,7 @@ impl GlueCatalog {
 
     /// Finds the partitions under the table's root and creates those Glue does not have.
     async fn add_partitions(&self, database: &str, table: &str, root: &str, names: &[&str], raw: bool, summary: &mut CatalogSummary) -> Result<(), ActivityFailure> {
-        let listed: Vec<object_store::ObjectMeta> = self
-            .storage
-            .store
-            .list(Some(&Path::from(root)))
-            .try_collect()
-            .await
-            .map_err(ActivityFailure::object_store("list", root.to_string()))?;
+        let listed = list_objects(self.storage.store.as_ref(), root).await?;
         let found: BTreeSet<Vec<String>> = listed
             .iter()
             .filter_map(|object| object.location.as_ref().strip_prefix(root).map(|relative| relative.trim_start_matches('/')))

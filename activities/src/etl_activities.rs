@@ -12,8 +12,7 @@ use clickstream_etl::{
     user_state::UserMerge,
 };
 use clickstream_workflows::{activities::names, types::*};
-use futures::TryStreamExt;
-use object_store::{ObjectMeta, path::Path};
+use object_store::ObjectMeta;
 use serde::{Deserialize, Serialize};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -116,11 +115,6 @@ impl EtlActivityImplementations {
         self.storage.store.as_ref()
     }
 
-    /// Every object under a prefix.
-    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, ActivityFailure> {
-        self.store().list(Some(&Path::from(prefix))).try_collect().await.map_err(ActivityFailure::object_store("list", prefix.to_string()))
-    }
-
     fn ensure_project(&self, project_id: &str) -> Result<(), ActivityFailure> {
         match self.engine.config().project(project_id) {
             Some(_) => Ok(()),
@@ -143,7 +137,7 @@ impl EtlActivityImplementations {
 
         let mut objects: Vec<ObjectMeta> = Vec::new();
         for prefix in raw_listing_prefixes(&input.project_id, window_start_ms, window_end_ms) {
-            let listed = self.list(&prefix).await?;
+            let listed = list_objects(self.store(), &prefix).await?;
             objects.extend(listed.into_iter().filter(|object| {
                 let modified_ms = object.last_modified.timestamp_millis();
                 modified_ms >= window_start_ms && modified_ms < window_end_ms
@@ -160,7 +154,7 @@ impl EtlActivityImplementations {
         self.ensure_project(&input.project_id)?;
         let mut objects: Vec<ObjectMeta> = Vec::new();
         for prefix in hour_prefixes(&input.project_id, input.slice_start_ms, input.slice_end_ms) {
-            let listed = self.list(&prefix).await?;
+            let listed = list_objects(self.store(), &prefix).await?;
             objects.extend(listed);
         }
         objects.sort_by(|left, right| left.location.cmp(&right.location));
@@ -284,7 +278,7 @@ impl EtlActivityImplementations {
         // Every pending user file of the project: this window's, and those a backfill left
         // (backfills do not merge users themselves, so merges never run concurrently).
         let prefix = layout::pending_users_root(&input.project_id);
-        let mut pending = self.list(&prefix).await?;
+        let mut pending = list_objects(self.store(), &prefix).await?;
         if pending.is_empty() {
             return Ok(UserMergeSummary::default());
         }
@@ -331,7 +325,7 @@ impl EtlActivityImplementations {
     /// Gathers up to `max_files` pending files, oldest keys first, into a CAoA manifest.
     pub async fn prepare_batch(&self, input: &PrepareLoadBatchInput) -> Result<Option<LoadBatch>, ActivityFailure> {
         let prefix = layout::pending_loads_prefix(&input.project_id);
-        let mut markers = self.list(&prefix).await?;
+        let mut markers = list_objects(self.store(), &prefix).await?;
         if markers.is_empty() {
             return Ok(None);
         }

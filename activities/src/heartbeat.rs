@@ -8,8 +8,8 @@ use clickstream_workflows::types::TransformCounters;
 use serde::{Deserialize, Serialize};
 use temporalio_sdk::activities::ActivityContext;
 
-/// Well inside the workflows' heartbeat timeout (30 s).
-pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+/// Well inside the workflows' heartbeat timeout: six chances before it runs out.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(clickstream_workflows::HEARTBEAT_TIMEOUT.as_secs() / 6);
 
 /// What a transform's heartbeat carries: the parts of the chunk done and published, with their
 /// counters, and the objects done in the part under way (progress only).

@@ -48,6 +48,11 @@ pub async fn put_json<T: Serialize>(store: &dyn ObjectStore, key: &str, document
 }
 
 /// Deletes a key; a key already gone counts as deleted (retries must be harmless).
+/// Every object under a prefix.
+pub async fn list_objects(store: &dyn ObjectStore, prefix: &str) -> Result<Vec<object_store::ObjectMeta>, ActivityFailure> {
+    futures::TryStreamExt::try_collect(store.list(Some(&object_store::path::Path::from(prefix)))).await.map_err(ActivityFailure::object_store("list", prefix.to_string()))
+}
+
 pub async fn delete_if_present(store: &dyn ObjectStore, key: &str) -> Result<(), ActivityFailure> {
     match store.delete(&Path::from(key)).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),

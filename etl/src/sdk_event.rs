@@ -473,10 +473,7 @@ impl<'de> NestedObject<'de> for SdkAttributes<'de> {
                 _ => attributes.custom.push((key.0, map.next_value::<&'de RawValue>()?)),
             }
         }
-        Ok(match defect {
-            Some(defect) => Err(defect),
-            None => Ok(attributes),
-        })
+        Ok(defect.map_or(Ok(attributes), Err))
     }
 }
 
@@ -563,10 +560,7 @@ impl<'de> NestedObject<'de> for SdkItem<'de> {
                 _ => item.custom.push((key.0, map.next_value::<&'de RawValue>()?)),
             }
         }
-        Ok(match defect {
-            Some(defect) => Err(defect),
-            None => Ok(item),
-        })
+        Ok(defect.map_or(Ok(item), Err))
     }
 }
 
@@ -655,10 +649,7 @@ impl<'de> NestedObject<'de> for SdkUser<'de> {
                 _ => user.custom.push((key.0, custom_user_property(map.next_value::<&'de RawValue>()?))),
             }
         }
-        Ok(match defect {
-            Some(defect) => Err(defect),
-            None => Ok(user),
-        })
+        Ok(defect.map_or(Ok(user), Err))
     }
 }
 

@@ -236,13 +236,14 @@ async fn a_backfill_from_the_command_line_loads_a_past_range_once() {
         ),
     )
     .unwrap();
-    let backfill = |from: chrono::DateTime<chrono::Utc>, to: chrono::DateTime<chrono::Utc>| {
-        let config_file = config_file.clone();
+    // `clickstream etl backfill` on a blocking thread (the workers run on this one).
+    let backfill = |pipeline: &str, from: String, to: String| {
+        let (config_file, pipeline) = (config_file.clone(), pipeline.to_string());
         tokio::task::spawn_blocking(move || {
             std::process::Command::new(clickstream_e2e::clickstream_binary())
                 .arg("--config")
                 .arg(&config_file)
-                .args(["etl", "backfill", "--pipeline", "proj", "--from", &from.to_rfc3339(), "--to", &to.to_rfc3339()])
+                .args(["etl", "backfill", "--pipeline", &pipeline, "--from", &from, "--to", &to])
                 .output()
                 .expect("the binary runs")
         })
@@ -251,7 +252,7 @@ async fn a_backfill_from_the_command_line_loads_a_past_range_once() {
     let arrival_hour = chrono::DateTime::from_timestamp_millis(arrived.timestamp_millis() / 3_600_000 * 3_600_000).unwrap();
     let (from, to) = (arrival_hour - chrono::Duration::hours(2), arrival_hour + chrono::Duration::hours(4));
 
-    let first = stack.with_workers(async { backfill(from, to).await.unwrap() }).await;
+    let first = stack.with_workers(async { backfill("proj", from.to_rfc3339(), to.to_rfc3339()).await.unwrap() }).await;
     let stderr = String::from_utf8_lossy(&first.stderr);
     assert!(first.status.success(), "{stderr}");
     let report: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap_or_else(|error| panic!("{error}: {stderr}"));
@@ -265,7 +266,7 @@ async fn a_backfill_from_the_command_line_loads_a_past_range_once() {
     let workflow_id = report["workflow_id"].as_str().unwrap().to_string();
 
     // A wider range over the same objects: two slices, nothing new in the warehouse.
-    let wider = stack.with_workers(async { backfill(from - chrono::Duration::hours(6), to).await.unwrap() }).await;
+    let wider = stack.with_workers(async { backfill("proj", (from - chrono::Duration::hours(6)).to_rfc3339(), to.to_rfc3339()).await.unwrap() }).await;
     assert!(wider.status.success(), "{}", String::from_utf8_lossy(&wider.stderr));
     let report: serde_json::Value = serde_json::from_slice(&wider.stdout).unwrap();
     assert_eq!(report["progress"]["slices_total"], 2, "{report}");
@@ -273,19 +274,7 @@ async fn a_backfill_from_the_command_line_loads_a_past_range_once() {
     assert_eq!(stack.warehouse.count_distinct_events("app-1", 0, i64::MAX).unwrap(), 3);
 
     // A wrong request is refused before anything starts.
-    let wrong = tokio::task::spawn_blocking({
-        let config_file = config_file.clone();
-        move || {
-            std::process::Command::new(clickstream_e2e::clickstream_binary())
-                .arg("--config")
-                .arg(&config_file)
-                .args(["etl", "backfill", "--pipeline", "nope", "--from", "2026-01-02T00:00:00Z", "--to", "2026-01-01T00:00:00Z"])
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
+    let wrong = backfill("nope", "2026-01-02T00:00:00Z".into(), "2026-01-01T00:00:00Z".into()).await.unwrap();
     assert_eq!(wrong.status.code(), Some(2), "{}", String::from_utf8_lossy(&wrong.stderr));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("not a configured project"));
 
