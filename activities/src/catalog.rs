@@ -118,11 +118,8 @@ pub struct GlueCatalog {
 
 impl GlueCatalog {
     pub async fn connect(config: &CatalogConfig, storage: Storage) -> GlueCatalog {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).region(aws_config::Region::new(config.glue_region.clone()));
-        if !config.glue_endpoint.is_empty() {
-            loader = loader.endpoint_url(&config.glue_endpoint);
-        }
-        GlueCatalog { client: aws_sdk_glue::Client::new(&loader.load().await), storage }
+        let sdk_config = crate::aws::sdk_config(&config.glue_region, &config.glue_endpoint).await;
+        GlueCatalog { client: aws_sdk_glue::Client::new(&sdk_config), storage }
     }
 
     fn glue_error(action: &'static str, error: impl std::fmt::Display) -> ActivityFailure {

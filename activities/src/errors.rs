@@ -24,6 +24,12 @@ pub enum ActivityFailure {
     /// The catalog (Glue) refused or did not answer: retry (throttling and outages pass).
     #[error("Glue {action} failed: {reason}")]
     Catalog { action: &'static str, reason: String },
+    /// Redshift's Data API refused or did not answer: retry (throttling, a paused workgroup).
+    #[error("Redshift Data API {action} failed: {reason}")]
+    Redshift { action: &'static str, reason: String },
+    /// The metadata store (DynamoDB) refused or did not answer: retry.
+    #[error("metadata store {action} failed: {reason}")]
+    MetadataStore { action: &'static str, reason: String },
     /// The ETL engine failed; it says itself whether a retry can help.
     #[error("ETL failed: {0}")]
     Etl(#[from] clickstream_etl::runner::RunError),
@@ -32,7 +38,9 @@ pub enum ActivityFailure {
 impl ActivityFailure {
     pub fn is_retryable(&self) -> bool {
         match self {
-            ActivityFailure::ObjectStore { .. } | ActivityFailure::Warehouse(_) | ActivityFailure::LocalIo(_) | ActivityFailure::Catalog { .. } => true,
+            ActivityFailure::ObjectStore { .. } | ActivityFailure::Warehouse(_) | ActivityFailure::LocalIo(_) | ActivityFailure::Catalog { .. }
+            | ActivityFailure::Redshift { .. }
+            | ActivityFailure::MetadataStore { .. } => true,
             ActivityFailure::Etl(error) => error.is_retryable(),
             ActivityFailure::CorruptDocument { .. } | ActivityFailure::InvalidInput(_) => false,
         }

@@ -364,7 +364,7 @@ impl EtlActivityImplementations {
 }
 
 /// The pending-load marker of a processed file: written by the transform, deleted once loaded.
-fn pending_marker_key(project_id: &str, file_key: &str) -> String {
+pub fn pending_marker_key(project_id: &str, file_key: &str) -> String {
     layout::pending_load_key(project_id, &stable_id([file_key]))
 }
 

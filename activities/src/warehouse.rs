@@ -9,6 +9,8 @@
 use std::{path::{Path, PathBuf}, sync::Mutex};
 
 use clickstream_workflows::types::{CatalogSummary, ExpiredRows};
+
+use crate::metadata::{EventCountRow, ValueCountRow};
 use duckdb::{Connection, params};
 
 /// The table the console's event queries read.
@@ -30,7 +32,8 @@ pub enum MergeRule {
     InsertNew { key: &'static [&'static str], first_by: &'static str },
     /// Rows are states: per key, the preferred row is kept, by the given order (users keep
     /// their newest state; sessions their earliest non-Direct row). `{row}` in an expression
-    /// names the row it is evaluated on.
+    /// names the row it is evaluated on; expressions are plain SQL that DuckDB and Redshift
+    /// both run (no boolean comparisons, which Redshift lacks).
     KeepPreferred { key: &'static [&'static str], preference: Vec<(&'static str, &'static str)> },
 }
 
@@ -41,7 +44,7 @@ impl MergeRule {
             "user_v2" => MergeRule::KeepPreferred { key: &["user_pseudo_id"], preference: vec![("{row}.event_timestamp", "DESC"), ("{row}.created_time", "DESC")] },
             "session" => MergeRule::KeepPreferred {
                 key: &["user_pseudo_id", "session_id"],
-                preference: vec![("({row}.session_source IS NULL OR {row}.session_source = 'Direct')", "ASC"), ("{row}.event_timestamp", "ASC")],
+                preference: vec![("CASE WHEN {row}.session_source IS NULL OR {row}.session_source = 'Direct' THEN 1 ELSE 0 END", "ASC"), ("{row}.event_timestamp", "ASC")],
             },
             _ => MergeRule::InsertNew { key: &["event_id"], first_by: "ingest_time_msec" },
         }
@@ -97,6 +100,10 @@ pub struct DailyEventSummary {
 pub struct DailyEventCount {
     pub day: String,
     pub events: u64,
+}
+
+fn value_count_row(row: &duckdb::Row<'_>) -> Result<ValueCountRow, duckdb::Error> {
+    Ok(ValueCountRow { event_name: row.get(0)?, name: row.get(1)?, value_type: row.get::<_, Option<String>>(2)?.unwrap_or_default(), value: row.get(3)?, count: row.get::<_, i64>(4)? as u64 })
 }
 
 /// SQL identifier quoting; app ids are validated at configuration time, and quoting keeps
@@ -326,6 +333,44 @@ impl DuckDbWarehouse {
         rows.collect()
     }
 
+    /// The metadata scan's three queries over an app's tables: events per name, day, platform
+    /// and SDK; the top values of each event parameter; the top values of each user
+    /// attribute. Tables not loaded yet give no rows.
+    pub fn metadata_scan_rows(&self, app_id: &str) -> Result<(Vec<EventCountRow>, Vec<ValueCountRow>, Vec<ValueCountRow>), duckdb::Error> {
+        let connection = self.lock();
+        let schema = quote_identifier(app_id);
+        let (mut events, mut parameters, mut attributes) = (Vec::new(), Vec::new(), Vec::new());
+        let top = crate::metadata::TOP_VALUES;
+        if Self::table_exists(&connection, app_id, EVENT_TABLE_NAME)? {
+            let mut statement = connection.prepare(&format!(
+                "SELECT event_name, strftime(event_timestamp, '%Y-%m-%d') AS day, platform, sdk_name, count(*)
+                 FROM {schema}.{EVENT_TABLE_NAME} WHERE event_name IS NOT NULL GROUP BY ALL"
+            ))?;
+            events = statement
+                .query_map([], |row| Ok(EventCountRow { event_name: row.get(0)?, day: row.get(1)?, platform: row.get(2)?, sdk_name: row.get(3)?, count: row.get::<_, i64>(4)? as u64 }))?
+                .collect::<Result<_, _>>()?;
+            let mut statement = connection.prepare(&format!(
+                "SELECT event_name, name, value_type, value, count(*) AS occurrences FROM (
+                     SELECT event_name, entry.key AS name, entry.value.type AS value_type, entry.value.value AS value
+                     FROM (SELECT event_name, unnest(map_entries(custom_parameters)) AS entry FROM {schema}.{EVENT_TABLE_NAME} WHERE event_name IS NOT NULL))
+                 GROUP BY event_name, name, value_type, value
+                 QUALIFY row_number() OVER (PARTITION BY event_name, name, value_type ORDER BY occurrences DESC, value) <= {top}"
+            ))?;
+            parameters = statement.query_map([], value_count_row)?.collect::<Result<_, _>>()?;
+        }
+        if Self::table_exists(&connection, app_id, "user_v2")? {
+            let mut statement = connection.prepare(&format!(
+                "SELECT '' AS event_name, name, value_type, value, count(*) AS occurrences FROM (
+                     SELECT entry.key AS name, entry.value.type AS value_type, entry.value.value AS value
+                     FROM (SELECT unnest(map_entries(user_properties)) AS entry FROM {schema}.user_v2))
+                 GROUP BY name, value_type, value
+                 QUALIFY row_number() OVER (PARTITION BY name, value_type ORDER BY occurrences DESC, value) <= {top}"
+            ))?;
+            attributes = statement.query_map([], value_count_row)?.collect::<Result<_, _>>()?;
+        }
+        Ok((events, parameters, attributes))
+    }
+
     /// How many files have been loaded for an app (for operators and tests).
     pub fn loaded_file_count(&self, app_id: &str) -> Result<u64, duckdb::Error> {
         let connection = self.lock();
@@ -500,6 +545,26 @@ mod tests {
         assert_eq!(rows.iter().map(|row| (row.day.as_str(), row.events, row.users)).collect::<Vec<_>>(), [("1970-01-02", 2, 1), ("1970-01-03", 1, 1)]);
         assert_eq!(rows[0].event_name.as_deref(), Some("_page_view"));
         assert_eq!(warehouse.daily_event_summary("app-1", "1970-01-03", "1970-01-03").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_metadata_scan_counts_events_and_parameter_values() {
+        let directory = tempfile::tempdir().unwrap();
+        let warehouse = DuckDbWarehouse::open(&directory.path().join("w.duckdb")).unwrap();
+        assert_eq!(warehouse.metadata_scan_rows("app-1").unwrap(), (Vec::new(), Vec::new(), Vec::new()), "nothing loaded yet");
+        let with_color = |event_id: &str, color: &str| {
+            let mut event = event(event_id, DAY_MS);
+            event["attributes"]["color"] = json!(color);
+            event
+        };
+        let files = processed_files(directory.path(), "a", json!([with_color("e1", "red"), with_color("e2", "red"), with_color("e3", "blue")]), DAY_MS);
+        warehouse.merge_table_files("app-1", "event_v2", &files["event_v2"]).unwrap();
+        let (events, parameters, attributes) = warehouse.metadata_scan_rows("app-1").unwrap();
+        assert_eq!(events.iter().map(|row| (row.event_name.as_str(), row.day.as_str(), row.count)).collect::<Vec<_>>(), [("_page_view", "1970-01-02", 3)]);
+        let mut colors: Vec<(Option<&str>, u64, &str)> = parameters.iter().filter(|row| row.name == "color").map(|row| (row.value.as_deref(), row.count, row.value_type.as_str())).collect();
+        colors.sort();
+        assert_eq!(colors, [(Some("blue"), 1, "string"), (Some("red"), 2, "string")]);
+        assert!(attributes.is_empty(), "no users loaded");
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct Config {
     pub storage: StorageConfig,
     pub warehouse: WarehouseConfig,
     pub catalog: CatalogConfig,
+    #[serde(default)]
+    pub metadata: MetadataConfig,
     pub kafka: KafkaConfig,
     pub kinesis: KinesisConfig,
     pub etl: EtlConfig,
@@ -130,6 +132,70 @@ pub struct StorageConfig {
 pub struct WarehouseConfig {
     /// The DuckDB database file. Only one process may open it for writing.
     pub duckdb_path: PathBuf,
+    /// Redshift, for projects with `warehouse = "redshift"`.
+    #[serde(default)]
+    pub redshift: RedshiftConfig,
+}
+
+/// Which warehouse holds a project's tables.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WarehouseKind {
+    /// The DuckDB file of the console process (`warehouse.duckdb_path`).
+    #[default]
+    Duckdb,
+    /// Amazon Redshift through the Data API (`[warehouse.redshift]`); needs S3 storage.
+    Redshift,
+}
+
+/// A Redshift Serverless workgroup or a provisioned cluster, reached through the Data API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedshiftConfig {
+    /// Redshift Serverless workgroup; set this or `cluster_identifier`.
+    pub workgroup_name: String,
+    /// Provisioned cluster; set this or `workgroup_name`.
+    pub cluster_identifier: String,
+    pub database: String,
+    /// Database user for temporary credentials (provisioned clusters); empty with a secret
+    /// or a workgroup.
+    pub db_user: String,
+    /// Secrets Manager secret with the database credentials; empty for IAM authentication.
+    pub secret_arn: String,
+    /// IAM role Redshift assumes to read the Parquet files and manifests (`COPY … IAM_ROLE`).
+    pub copy_role_arn: String,
+    /// Data API endpoint override (moto); empty for AWS.
+    pub endpoint: String,
+    pub region: String,
+}
+
+/// Where the metadata scan keeps what it found (event names, parameters, user attributes).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MetadataStoreKind {
+    /// JSON documents in the object store, under `<project>/metadata/`.
+    #[default]
+    Local,
+    /// A DynamoDB table (`metadata.dynamodb_table`).
+    Dynamodb,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataConfig {
+    pub store: MetadataStoreKind,
+    pub dynamodb_table: String,
+    /// DynamoDB endpoint override (moto); empty for AWS.
+    pub dynamodb_endpoint: String,
+    pub dynamodb_region: String,
+    /// A scan is skipped when the last successful one is younger than this (CAoA: a day).
+    pub scan_min_age_seconds: u64,
+}
+
+impl Default for MetadataConfig {
+    fn default() -> Self {
+        MetadataConfig { store: MetadataStoreKind::Local, dynamodb_table: "clickstream-metadata".into(), dynamodb_endpoint: String::new(), dynamodb_region: "us-east-1".into(), scan_min_age_seconds: 86_400 }
+    }
 }
 
 /// Where the processed tables are registered for queries outside the warehouse.
@@ -269,6 +335,9 @@ pub struct ProjectConfig {
     /// ClearExpiredEventsWorkflow deletes what is older (CAoA's default: 365).
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
+    /// The warehouse of this project's tables.
+    #[serde(default)]
+    pub warehouse: WarehouseKind,
 }
 
 impl Default for ProjectConfig {
@@ -286,6 +355,7 @@ impl Default for ProjectConfig {
             freshness_hours: None,
             etl_cron: None,
             retention_days: default_retention_days(),
+            warehouse: WarehouseKind::default(),
         }
     }
 }
@@ -355,7 +425,9 @@ impl Default for Config {
             },
             warehouse: WarehouseConfig {
                 duckdb_path: "/var/lib/clickstream/warehouse.duckdb".into(),
+                redshift: RedshiftConfig { database: "dev".into(), region: "us-east-1".into(), ..RedshiftConfig::default() },
             },
+            metadata: MetadataConfig::default(),
             catalog: CatalogConfig { kind: CatalogKind::Auto, glue_endpoint: String::new(), glue_region: "us-east-1".into() },
             kinesis: KinesisConfig { endpoint: String::new(), region: "us-east-1".into(), shard_count: 2 },
             kafka: KafkaConfig { brokers: "127.0.0.1:9092".into(), topic_partitions: 3, bridge_group_id: "clickstream-bridge".into() },
@@ -482,6 +554,31 @@ impl Config {
             {
                 return Err(invalid(&key("etl_cron"), reason));
             }
+            if project.warehouse == WarehouseKind::Redshift {
+                self.validate_redshift(&key("warehouse"))?;
+            }
+        }
+        if self.metadata.store == MetadataStoreKind::Dynamodb && self.metadata.dynamodb_table.is_empty() {
+            return Err(invalid("metadata.dynamodb_table", "must name the table when metadata.store is \"dynamodb\"".into()));
+        }
+        Ok(())
+    }
+
+    /// Redshift loads `COPY` from S3 with a role, into one workgroup or cluster.
+    fn validate_redshift(&self, project_key: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, reason: String| ConfigError::Invalid { key: key.into(), reason };
+        let redshift = &self.warehouse.redshift;
+        if !self.storage.url.starts_with("s3://") {
+            return Err(invalid(project_key, "\"redshift\" needs storage.url = \"s3://…\": Redshift COPY reads the Parquet files from S3".into()));
+        }
+        if redshift.workgroup_name.is_empty() == redshift.cluster_identifier.is_empty() {
+            return Err(invalid("warehouse.redshift.workgroup_name", "set exactly one of workgroup_name (Serverless) and cluster_identifier (provisioned)".into()));
+        }
+        if redshift.database.is_empty() {
+            return Err(invalid("warehouse.redshift.database", "must name the database".into()));
+        }
+        if redshift.copy_role_arn.is_empty() {
+            return Err(invalid("warehouse.redshift.copy_role_arn", "must be the IAM role Redshift assumes to read S3".into()));
         }
         Ok(())
     }
@@ -511,6 +608,15 @@ impl Config {
     /// The project an app belongs to, if the app is registered.
     pub fn project_of_app(&self, app_id: &str) -> Option<&ProjectConfig> {
         self.projects.iter().find(|project| project.apps.iter().any(|app| app == app_id))
+    }
+
+    /// The task queue of a project's warehouse activities: DuckDB's owner, or any worker for
+    /// Redshift (its Data API can be called from anywhere).
+    pub fn warehouse_task_queue(&self, project: &ProjectConfig) -> &str {
+        match project.warehouse {
+            WarehouseKind::Duckdb => &self.temporal.warehouse_task_queue,
+            WarehouseKind::Redshift => &self.temporal.task_queue,
+        }
     }
 
     pub fn project(&self, project_id: &str) -> Option<&ProjectConfig> {
@@ -624,6 +730,24 @@ mod tests {
         for (bad, reason) in [("etl_cron = \"* * * *\"", "expected 5"), ("etl_cron = \"61 * * * *\"", "not a valid cron"), ("retention_days = 0", "greater than 0")] {
             let error = Config::from_figment(figment_with(&format!("[[projects]]\nid = \"a\"\napps = [\"x\"]\n{bad}"))).unwrap_err();
             assert!(error.to_string().contains("projects[0].") && error.to_string().contains(reason), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_redshift_project_needs_s3_one_target_and_a_copy_role() {
+        let project = "[[projects]]\nid = \"a\"\napps = [\"x\"]\nwarehouse = \"redshift\"\n";
+        let s3 = "[storage]\nurl = \"s3://bucket\"\n";
+        let complete = "[warehouse.redshift]\nworkgroup_name = \"wg\"\ndatabase = \"dev\"\ncopy_role_arn = \"arn:aws:iam::1:role/r\"\n";
+        let config = Config::from_figment(figment_with(&format!("{s3}{complete}{project}"))).unwrap();
+        assert_eq!(config.warehouse_task_queue(&config.projects[0]), config.temporal.task_queue, "any worker calls the Data API");
+        for (toml, key) in [
+            (format!("{complete}{project}"), "projects[0].warehouse"),
+            (format!("{s3}[warehouse.redshift]\ndatabase = \"dev\"\ncopy_role_arn = \"r\"\n{project}"), "workgroup_name"),
+            (format!("{s3}[warehouse.redshift]\nworkgroup_name = \"wg\"\ncluster_identifier = \"c\"\ncopy_role_arn = \"r\"\n{project}"), "workgroup_name"),
+            (format!("{s3}[warehouse.redshift]\nworkgroup_name = \"wg\"\n{project}"), "copy_role_arn"),
+        ] {
+            let error = Config::from_figment(figment_with(&toml)).unwrap_err();
+            assert!(error.to_string().contains(key), "{toml}: {error}");
         }
     }
 

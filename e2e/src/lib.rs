@@ -145,7 +145,11 @@ impl TemporalDevServer {
     }
 }
 
-/// `moto_server` (AWS APIs: S3, DynamoDB, …) on a free port.
+/// moto's server with the Redshift Data API usable (see `moto_server.py`), embedded so the
+/// harness does not depend on where the checkout is.
+const MOTO_WRAPPER: &str = include_str!("moto_server.py");
+
+/// `moto_server` (AWS APIs: S3, DynamoDB, Glue, Redshift Data, …) on a free port.
 pub struct MotoServer {
     pub process: ServerProcess,
     pub port: u16,
@@ -154,7 +158,14 @@ pub struct MotoServer {
 impl MotoServer {
     pub fn start(log_directory: &Path) -> MotoServer {
         let port = free_port();
-        let mut process = ServerProcess::spawn("moto", Command::new(tool_path("moto_server")).args(["-H", "127.0.0.1", "-p", &port.to_string()]), log_directory);
+        let wrapper = log_directory.join("moto_server.py");
+        std::fs::create_dir_all(log_directory).expect("create the log directory");
+        std::fs::write(&wrapper, MOTO_WRAPPER).expect("write the moto wrapper");
+        // The Python of moto's virtualenv: the one next to `moto_server`.
+        let python = tool_path("moto_server").with_file_name("python3");
+        let mut command = Command::new(python);
+        command.arg(&wrapper).args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        let mut process = ServerProcess::spawn("moto", &mut command, log_directory);
         process.wait_for_port(port, Duration::from_secs(60));
         MotoServer { process, port }
     }

@@ -20,6 +20,9 @@ pub mod names {
     pub const REGISTER_GLUE_CATALOG: &str = "register_glue_catalog";
     pub const REFRESH_LAKE_VIEWS: &str = "refresh_lake_views";
     pub const REFRESH_REPORTING_AGGREGATES: &str = "refresh_reporting_aggregates";
+    pub const SUBMIT_WAREHOUSE_LOAD: &str = "submit_warehouse_load";
+    pub const CHECK_WAREHOUSE_LOAD: &str = "check_warehouse_load";
+    pub const SCAN_METADATA: &str = "scan_metadata";
 }
 
 /// Activities of the ETL task queue (any worker process).
@@ -86,6 +89,26 @@ impl WarehouseActivities {
     /// Merges the manifest's files into the warehouse, skipping events already there.
     #[activity(name = names::LOAD_BATCH_INTO_WAREHOUSE)]
     pub fn load_batch_into_warehouse(_input: LoadBatch) -> Result<LoadSummary, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Hands a batch to the warehouse: DuckDB merges it before answering; Redshift starts a
+    /// Data API transaction (COPY into staging, then merge) and answers with its statement id.
+    #[activity(name = names::SUBMIT_WAREHOUSE_LOAD)]
+    pub fn submit_warehouse_load(_input: SubmitLoadInput) -> Result<SubmittedLoad, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Asks the warehouse where a submitted load stands (Redshift's DescribeStatement).
+    #[activity(name = names::CHECK_WAREHOUSE_LOAD)]
+    pub fn check_warehouse_load(_input: SubmittedLoad) -> Result<SubmittedLoad, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Collects the project's event names, parameters and user attributes from the warehouse
+    /// into the metadata store, unless the last scan is younger than the input's minimum age.
+    #[activity(name = names::SCAN_METADATA)]
+    pub fn scan_metadata(_input: ScanMetadataInput) -> Result<MetadataScanSummary, ActivityError> {
         unimplemented!()
     }
 

@@ -75,7 +75,7 @@ impl BackfillWorkflow {
                 let transformed = transform_chunks(ctx, &input.project_id, &plan).await?;
                 progress.transformed.add(&transformed);
                 let load_workflow_id = format!("{}-load-{index}", ctx.workflow_id());
-                let loaded = load_pending_files(ctx, &input.project_id, input.max_files_per_load, &input.warehouse_task_queue, load_workflow_id).await?;
+                let loaded = load_pending_files(ctx, &input.project_id, input.max_files_per_load, &input.warehouse_task_queue, input.metadata_scan.clone(), load_workflow_id).await?;
                 progress.loaded.add(&loaded);
             }
             progress.raw_objects += plan.raw_object_count;

@@ -65,7 +65,7 @@ impl EtlWorkflow {
         // Runs of one project never overlap (the schedule skips). A backfill's loads may run
         // beside this one: loading is idempotent and the warehouse applies merges one at a time.
         let load_workflow_id = format!("{}-load", ctx.workflow_id());
-        let loaded = load_pending_files(ctx, &input.project_id, input.max_files_per_load, &input.warehouse_task_queue, load_workflow_id).await?;
+        let loaded = load_pending_files(ctx, &input.project_id, input.max_files_per_load, &input.warehouse_task_queue, input.metadata_scan.clone(), load_workflow_id).await?;
 
         Ok(EtlRunSummary { plan, transformed, users, loaded })
     }
@@ -98,11 +98,18 @@ pub(crate) async fn transform_chunks<W>(ctx: &WorkflowContext<W>, project_id: &s
 
 /// Loads every pending file of the project in a child `LoadDataWorkflow`. A child keeps its
 /// history separate and shows as its own run in the Temporal UI.
-pub(crate) async fn load_pending_files<W>(ctx: &WorkflowContext<W>, project_id: &str, max_files_per_load: u32, warehouse_task_queue: &str, load_workflow_id: String) -> WorkflowResult<LoadSummary> {
+pub(crate) async fn load_pending_files<W>(
+    ctx: &WorkflowContext<W>,
+    project_id: &str,
+    max_files_per_load: u32,
+    warehouse_task_queue: &str,
+    metadata_scan: Option<ScanMetadataInput>,
+    load_workflow_id: String,
+) -> WorkflowResult<LoadSummary> {
     let load = ctx
         .start_child_workflow(
             LoadDataWorkflow::run,
-            LoadInput { project_id: project_id.to_string(), max_files_per_batch: max_files_per_load, warehouse_task_queue: warehouse_task_queue.to_string(), carried_over: LoadSummary::default() },
+            LoadInput { project_id: project_id.to_string(), max_files_per_batch: max_files_per_load, warehouse_task_queue: warehouse_task_queue.to_string(), carried_over: LoadSummary::default(), metadata_scan },
             ChildWorkflowOptions::workflow_id(load_workflow_id),
         )
         .await?;

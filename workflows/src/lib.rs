@@ -9,6 +9,7 @@ pub mod activities;
 pub mod backfill;
 pub mod etl;
 pub mod load;
+pub mod metadata;
 pub mod partitions;
 pub mod retention;
 pub mod types;
@@ -16,6 +17,7 @@ pub mod types;
 pub use backfill::BackfillWorkflow;
 pub use etl::EtlWorkflow;
 pub use load::LoadDataWorkflow;
+pub use metadata::ScanMetadataWorkflow;
 pub use partitions::AthenaPartitionWorkflow;
 pub use retention::ClearExpiredEventsWorkflow;
 

@@ -13,6 +13,10 @@ pub struct EtlInput {
     pub max_files_per_load: u32,
     /// Task queue served by the process that owns the warehouse (DuckDB allows one writer).
     pub warehouse_task_queue: String,
+    /// The metadata scan the load asks for once it is done; none for runs started before
+    /// the scan existed.
+    #[serde(default)]
+    pub metadata_scan: Option<ScanMetadataInput>,
 }
 
 /// What one ETL run will process, written to the object store at `plan_key`.
@@ -122,6 +126,9 @@ pub struct LoadInput {
     pub max_files_per_batch: u32,
     pub warehouse_task_queue: String,
     pub carried_over: LoadSummary,
+    /// Started (unless one is running) after the aggregates are refreshed.
+    #[serde(default)]
+    pub metadata_scan: Option<ScanMetadataInput>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -209,6 +216,8 @@ pub struct BackfillInput {
     pub to_ms: i64,
     pub max_files_per_load: u32,
     pub warehouse_task_queue: String,
+    #[serde(default)]
+    pub metadata_scan: Option<ScanMetadataInput>,
     /// Progress of earlier runs of this backfill (continue-as-new); default for a new one.
     #[serde(default)]
     pub carried_over: BackfillProgress,
@@ -258,4 +267,56 @@ pub struct RefreshReportingInput {
 pub struct ReportingSummary {
     /// Rows of the reporting aggregates after the refresh.
     pub aggregate_rows: u64,
+}
+
+/// Input of the load submission: a batch and how many times it was submitted before (a
+/// failed Redshift transaction is submitted again, up to a limit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubmitLoadInput {
+    pub batch: LoadBatch,
+    pub attempt: u32,
+}
+
+/// Where a submitted load stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum LoadOutcome {
+    /// The warehouse is still running it (Redshift); check again later.
+    Running,
+    Finished(LoadSummary),
+    /// The warehouse rolled the load back (the statement failed or was aborted): nothing of
+    /// it is stored, so submitting it again is safe.
+    Failed { reason: String },
+}
+
+/// A load handed to the warehouse. DuckDB loads before answering (`outcome` is final);
+/// Redshift answers with the Data API statement to poll.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubmittedLoad {
+    pub batch: LoadBatch,
+    /// The Data API statement running the load; `None` when the warehouse loaded synchronously.
+    pub statement_id: Option<String>,
+    /// Sub-statements whose row counts are the load's counters (index, table).
+    pub counted_statements: Vec<(u32, String)>,
+    pub outcome: LoadOutcome,
+}
+
+/// Input of `ScanMetadataWorkflow`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanMetadataInput {
+    pub project_id: String,
+    pub app_ids: Vec<String>,
+    /// A scan is skipped when the last successful one is younger than this.
+    pub min_age_seconds: u64,
+    pub warehouse_task_queue: String,
+}
+
+/// What a metadata scan found, or that it was skipped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetadataScanSummary {
+    /// The last successful scan is younger than `min_age_seconds`.
+    pub skipped_as_recent: bool,
+    pub apps: u64,
+    pub events: u64,
+    pub event_parameters: u64,
+    pub user_attributes: u64,
 }

@@ -66,7 +66,8 @@ pub async fn run(config: Arc<Config>, config_file: Option<std::path::PathBuf>, r
         None
     };
     if let Some(warehouse) = &warehouse {
-        let state = Arc::new(clickstream_console::ConsoleState { config: config.clone(), warehouse: warehouse.clone() });
+        let metadata = clickstream_activities::metadata::open_metadata_store(&config, storage.clone()).await;
+        let state = Arc::new(clickstream_console::ConsoleState { config: config.clone(), warehouse: warehouse.clone(), metadata });
         let router = with_metrics(clickstream_console::router(state), metrics.clone());
         servers.spawn(serve_http("console", config.console.listen, router, shutdown.clone()));
     }
@@ -127,10 +128,13 @@ async fn run_temporal_workers(
     let mut workers = Vec::new();
     if let Some(engine) = etl {
         clickstream_worker::ensure_schedules(&client, config).await?;
-        workers.push(clickstream_worker::etl_worker(&runtime, client.clone(), engine, storage.clone())?);
+        let uses_redshift = config.projects.iter().any(|project| project.warehouse == clickstream_core::config::WarehouseKind::Redshift);
+        let redshift_activities = if uses_redshift { Some(clickstream_worker::warehouse_activities(config, storage, None).await) } else { None };
+        workers.push(clickstream_worker::etl_worker(&runtime, client.clone(), engine, storage.clone(), redshift_activities)?);
     }
     if let Some(warehouse) = warehouse {
-        workers.push(clickstream_worker::warehouse_worker(&runtime, client.clone(), config, storage.clone(), warehouse)?);
+        let activities = clickstream_worker::warehouse_activities(config, storage, Some(warehouse)).await;
+        workers.push(clickstream_worker::warehouse_worker(&runtime, client.clone(), config, activities)?);
     }
     let stop_handles: Vec<_> = workers.iter().map(|worker| worker.shutdown_handle()).collect();
     let local = tokio::task::LocalSet::new();

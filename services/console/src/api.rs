@@ -11,6 +11,7 @@ use axum::{
 use chrono::DateTime;
 use clickstream_activities::{
     DuckDbWarehouse,
+    metadata::{AppMetadata, AttributeMetadata, EventMetadata, ParameterMetadata},
     warehouse::{DailyEventCount, WarehouseError},
 };
 use serde::Deserialize;
@@ -128,4 +129,44 @@ pub async fn loads(State(state): State<Arc<ConsoleState>>, Path(app_id): Path<St
 
 pub async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// What the last metadata scan found for an app; empty lists (and no scan time) before the
+/// first scan.
+async fn scanned_metadata(state: &ConsoleState, app_id: &str) -> Result<AppMetadata, ApiError> {
+    known_app(state, app_id)?;
+    let project = state.config.project_of_app(app_id).expect("known_app checked it");
+    let found = state
+        .metadata
+        .app(&project.id, app_id)
+        .await
+        .map_err(|error| ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: format!("metadata store read failed: {error}") })?;
+    Ok(found.unwrap_or_else(|| AppMetadata { app_id: app_id.to_string(), ..AppMetadata::default() }))
+}
+
+/// Everything the last scan found: events, event parameters, user attributes.
+pub async fn app_metadata(State(state): State<Arc<ConsoleState>>, Path(app_id): Path<String>) -> Result<Json<AppMetadata>, ApiError> {
+    Ok(Json(scanned_metadata(&state, &app_id).await?))
+}
+
+/// Event names with their totals, platforms, SDKs and daily counts.
+pub async fn metadata_events(State(state): State<Arc<ConsoleState>>, Path(app_id): Path<String>) -> Result<Json<Vec<EventMetadata>>, ApiError> {
+    Ok(Json(scanned_metadata(&state, &app_id).await?.events))
+}
+
+/// `?event=<name>` keeps one event's parameters.
+#[derive(Debug, Deserialize)]
+pub struct ParameterFilter {
+    pub event: Option<String>,
+}
+
+/// Event parameters with their value types and most frequent values.
+pub async fn metadata_parameters(State(state): State<Arc<ConsoleState>>, Path(app_id): Path<String>, Query(filter): Query<ParameterFilter>) -> Result<Json<Vec<ParameterMetadata>>, ApiError> {
+    let parameters = scanned_metadata(&state, &app_id).await?.event_parameters;
+    Ok(Json(parameters.into_iter().filter(|parameter| filter.event.as_ref().is_none_or(|event| &parameter.event_name == event)).collect()))
+}
+
+/// User attributes with their value types and most frequent values.
+pub async fn metadata_user_attributes(State(state): State<Arc<ConsoleState>>, Path(app_id): Path<String>) -> Result<Json<Vec<AttributeMetadata>>, ApiError> {
+    Ok(Json(scanned_metadata(&state, &app_id).await?.user_attributes))
 }

@@ -15,6 +15,8 @@ use clickstream_core::Config;
 pub struct ConsoleState {
     pub config: Arc<Config>,
     pub warehouse: Arc<DuckDbWarehouse>,
+    /// Where the metadata scan keeps event names, parameters and user attributes.
+    pub metadata: Arc<dyn clickstream_activities::metadata::MetadataStore>,
 }
 
 pub fn router(state: Arc<ConsoleState>) -> Router {
@@ -26,5 +28,9 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
         .route("/api/v1/apps/{app_id}/events/daily", get(api::daily_events))
         .route("/api/v1/apps/{app_id}/loads", get(api::loads))
         .route("/api/v1/apps/{app_id}/reports/daily-events", get(api::daily_event_report))
+        .route("/api/v1/apps/{app_id}/metadata", get(api::app_metadata))
+        .route("/api/v1/apps/{app_id}/metadata/events", get(api::metadata_events))
+        .route("/api/v1/apps/{app_id}/metadata/parameters", get(api::metadata_parameters))
+        .route("/api/v1/apps/{app_id}/metadata/user-attributes", get(api::metadata_user_attributes))
         .with_state(state)
 }

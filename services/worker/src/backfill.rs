@@ -43,12 +43,14 @@ pub async fn start_backfill(client: &Client, config: &Config, project_id: &str, 
         return Err(BackfillError::Usage(format!("--to ({to}) is in the future: the scheduled ETL handles recent data")));
     }
     let workflow_id = backfill_workflow_id(project_id, from, to);
+    let project = config.project(project_id).expect("checked above");
     let input = BackfillInput {
         project_id: project_id.to_string(),
         from_ms: from.timestamp_millis(),
         to_ms: to.timestamp_millis(),
         max_files_per_load: MAX_FILES_PER_LOAD,
-        warehouse_task_queue: config.temporal.warehouse_task_queue.clone(),
+        warehouse_task_queue: config.warehouse_task_queue(project).to_string(),
+        metadata_scan: Some(crate::metadata_scan_input(config, project)),
         carried_over: BackfillProgress::default(),
     };
     let options = WorkflowStartOptions::new(config.temporal.task_queue.clone(), workflow_id.clone()).id_conflict_policy(WorkflowIdConflictPolicy::UseExisting).build();

@@ -4,7 +4,9 @@
 //! - the **ETL worker** polls `temporal.task_queue`: all workflows and the ETL activities;
 //!   run as many as needed (`clickstream worker`);
 //! - the **warehouse worker** polls `temporal.warehouse_task_queue`: the DuckDB loads; it runs
-//!   in the one process that owns the warehouse file (`clickstream console`).
+//!   in the one process that owns the warehouse file (`clickstream console`). Projects on
+//!   Redshift have their warehouse activities on the ETL task queue instead (any worker can
+//!   call the Data API).
 //!
 //! `Worker::run` is not `Send`: callers drive workers inside a `tokio::task::LocalSet`.
 
@@ -12,12 +14,21 @@ pub mod backfill;
 
 use std::{sync::Arc, time::Duration};
 
-use clickstream_activities::{DuckDbWarehouse, EtlActivityImplementations, WarehouseActivityImplementations};
-use clickstream_core::{Config, ProjectConfig, config::CatalogKind, storage::Storage};
+use clickstream_activities::{
+    DuckDbWarehouse, EtlActivityImplementations, WarehouseActivityImplementations,
+    metadata::open_metadata_store,
+    redshift::RedshiftWarehouse,
+    warehouses::{DuckDbLoader, Warehouses},
+};
+use clickstream_core::{
+    Config, ProjectConfig,
+    config::{CatalogKind, WarehouseKind},
+    storage::Storage,
+};
 pub use clickstream_etl::engine::EtlEngine;
 use clickstream_workflows::{
-    AthenaPartitionWorkflow, BackfillWorkflow, ClearExpiredEventsWorkflow, EtlWorkflow, LoadDataWorkflow,
-    types::{CatalogInput, ClearExpiredInput, EtlInput},
+    AthenaPartitionWorkflow, BackfillWorkflow, ClearExpiredEventsWorkflow, EtlWorkflow, LoadDataWorkflow, ScanMetadataWorkflow,
+    types::{CatalogInput, ClearExpiredInput, EtlInput, ScanMetadataInput},
 };
 use temporalio_client::{
     Client, ClientOptions, Connection, ConnectionOptions,
@@ -76,7 +87,18 @@ pub fn etl_input(config: &Config, project: &ProjectConfig) -> EtlInput {
         project_id: project.id.clone(),
         buffer_seconds: project.etl_buffer_seconds,
         max_files_per_load: MAX_FILES_PER_LOAD,
-        warehouse_task_queue: config.temporal.warehouse_task_queue.clone(),
+        warehouse_task_queue: config.warehouse_task_queue(project).to_string(),
+        metadata_scan: Some(metadata_scan_input(config, project)),
+    }
+}
+
+/// Input of the project's metadata scan, which its loads ask for.
+pub fn metadata_scan_input(config: &Config, project: &ProjectConfig) -> ScanMetadataInput {
+    ScanMetadataInput {
+        project_id: project.id.clone(),
+        app_ids: project.apps.clone(),
+        min_age_seconds: config.metadata.scan_min_age_seconds,
+        warehouse_task_queue: config.warehouse_task_queue(project).to_string(),
     }
 }
 
@@ -90,7 +112,7 @@ pub fn clear_expired_input(config: &Config, project: &ProjectConfig) -> ClearExp
         project_id: project.id.clone(),
         app_ids: project.apps.clone(),
         retention_days: project.retention_days,
-        warehouse_task_queue: config.temporal.warehouse_task_queue.clone(),
+        warehouse_task_queue: config.warehouse_task_queue(project).to_string(),
     }
 }
 
@@ -106,7 +128,7 @@ pub fn catalog_input(config: &Config, project: &ProjectConfig) -> Option<Catalog
         CatalogKind::Duckdb => "duckdb",
         CatalogKind::None | CatalogKind::Auto => return None,
     };
-    Some(CatalogInput { project_id: project.id.clone(), kind: kind.into(), warehouse_task_queue: config.temporal.warehouse_task_queue.clone() })
+    Some(CatalogInput { project_id: project.id.clone(), kind: kind.into(), warehouse_task_queue: config.warehouse_task_queue(project).to_string() })
 }
 
 /// When a project's ETL runs: its cron expression, else its interval.
@@ -186,9 +208,23 @@ pub fn runtime() -> Result<Runtime, WorkerError> {
     Runtime::from_current_tokio(Default::default()).map_err(|error| WorkerError::Runtime(error.to_string()))
 }
 
+/// The warehouse activities of this process: DuckDB's when it owns the DuckDB file
+/// (`duckdb`), Redshift's when a project uses Redshift, and the configured metadata store.
+pub async fn warehouse_activities(config: &Arc<Config>, storage: &Storage, duckdb: Option<Arc<DuckDbWarehouse>>) -> WarehouseActivityImplementations {
+    let redshift = if config.projects.iter().any(|project| project.warehouse == WarehouseKind::Redshift) {
+        Some(Arc::new(RedshiftWarehouse::connect(&config.warehouse.redshift, storage.clone()).await))
+    } else {
+        None
+    };
+    let duckdb = duckdb.map(|warehouse| Arc::new(DuckDbLoader { storage: storage.clone(), warehouse }));
+    let metadata = open_metadata_store(config, storage.clone()).await;
+    WarehouseActivityImplementations { warehouses: Warehouses { config: config.clone(), duckdb, redshift }, metadata }
+}
+
 /// The worker of the ETL task queue: every workflow and the ETL activities, which run the
-/// configured ETL engine (load it once per process with [`EtlEngine::load`]).
-pub fn etl_worker(runtime: &Runtime, client: Client, engine: Arc<EtlEngine>, storage: Storage) -> Result<Worker, WorkerError> {
+/// configured ETL engine (load it once per process with [`EtlEngine::load`]), and the
+/// warehouse activities of projects on Redshift (see [`warehouse_activities`], without DuckDB).
+pub fn etl_worker(runtime: &Runtime, client: Client, engine: Arc<EtlEngine>, storage: Storage, redshift_activities: Option<WarehouseActivityImplementations>) -> Result<Worker, WorkerError> {
     let task_queue = engine.config().temporal.task_queue.clone();
     let create_error = |reason: String| WorkerError::CreateWorker { task_queue: task_queue.clone(), reason };
     let options = WorkerOptions::new(task_queue.clone())
@@ -202,14 +238,19 @@ pub fn etl_worker(runtime: &Runtime, client: Client, engine: Arc<EtlEngine>, sto
         .map_err(|error| create_error(error.to_string()))?
         .register_workflow::<AthenaPartitionWorkflow>()
         .map_err(|error| create_error(error.to_string()))?
-        .register_activities(EtlActivityImplementations { storage, engine })
-        .build();
-    Worker::new(runtime, client, options).map_err(|error| create_error(error.to_string()))
+        .register_workflow::<ScanMetadataWorkflow>()
+        .map_err(|error| create_error(error.to_string()))?
+        .register_activities(EtlActivityImplementations { storage, engine });
+    let options = match redshift_activities {
+        Some(activities) => options.register_activities(activities),
+        None => options,
+    };
+    Worker::new(runtime, client, options.build()).map_err(|error| create_error(error.to_string()))
 }
 
 /// The worker of the warehouse task queue; only the warehouse owner may run it.
-pub fn warehouse_worker(runtime: &Runtime, client: Client, config: &Config, storage: Storage, warehouse: Arc<DuckDbWarehouse>) -> Result<Worker, WorkerError> {
+pub fn warehouse_worker(runtime: &Runtime, client: Client, config: &Config, activities: WarehouseActivityImplementations) -> Result<Worker, WorkerError> {
     let task_queue = config.temporal.warehouse_task_queue.clone();
-    let options = WorkerOptions::new(task_queue.clone()).register_activities(WarehouseActivityImplementations { storage, warehouse }).build();
+    let options = WorkerOptions::new(task_queue.clone()).register_activities(activities).build();
     Worker::new(runtime, client, options).map_err(|error| WorkerError::CreateWorker { task_queue, reason: error.to_string() })
 }

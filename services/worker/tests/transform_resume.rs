@@ -51,7 +51,7 @@ async fn a_retried_transform_resumes_after_the_parts_its_heartbeat_reported() {
     }
     let activities = EtlActivityImplementations { storage: storage.clone(), engine: Arc::new(clickstream_worker::EtlEngine::load(config.clone()).unwrap()) };
 
-    let plan = activities.plan(&EtlInput { project_id: "proj".into(), buffer_seconds: 0, max_files_per_load: 50, warehouse_task_queue: "unused".into() }, chrono::Utc::now()).await.unwrap();
+    let plan = activities.plan(&EtlInput { project_id: "proj".into(), buffer_seconds: 0, max_files_per_load: 50, warehouse_task_queue: "unused".into(), metadata_scan: None }, chrono::Utc::now()).await.unwrap();
     assert_eq!(plan.chunk_count, 1);
     let chunk = TransformChunkInput { project_id: "proj".into(), plan_key: plan.plan_key.clone(), chunk_index: 0 };
 

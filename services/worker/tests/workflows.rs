@@ -11,12 +11,15 @@ mod common;
 
 use std::{io::Write, path::PathBuf, sync::Arc, time::Duration};
 
-use clickstream_activities::DuckDbWarehouse;
+use clickstream_activities::{
+    DuckDbWarehouse,
+    metadata::{MetadataStore, ObjectStoreMetadata},
+};
 use clickstream_core::{Config, layout, storage::Storage};
 use clickstream_e2e::TemporalDevServer;
 use clickstream_workflows::{
-    AthenaPartitionWorkflow, BackfillWorkflow, ClearExpiredEventsWorkflow, EtlWorkflow, LoadDataWorkflow,
-    types::{CatalogSummary, EtlRunSummary, ExpiredRows},
+    AthenaPartitionWorkflow, BackfillWorkflow, ClearExpiredEventsWorkflow, EtlWorkflow, LoadDataWorkflow, ScanMetadataWorkflow,
+    types::{CatalogSummary, EtlRunSummary, ExpiredRows, MetadataScanSummary},
 };
 use object_store::{PutPayload, path::Path};
 use prost::Message;
@@ -40,6 +43,8 @@ fn replayer() -> WorkflowReplayer {
         .expect("BackfillWorkflow registers")
         .register_workflow::<AthenaPartitionWorkflow>()
         .expect("AthenaPartitionWorkflow registers")
+        .register_workflow::<ScanMetadataWorkflow>()
+        .expect("ScanMetadataWorkflow registers")
         .build();
     WorkflowReplayer::new(options).expect("the replayer starts")
 }
@@ -48,7 +53,7 @@ fn raw_object(app_id: &str, event_ids: &[&str]) -> Vec<u8> {
     let now_ms = chrono::Utc::now().timestamp_millis();
     let events: Vec<serde_json::Value> = event_ids
         .iter()
-        .map(|id| serde_json::json!({"event_type": "_page_view", "event_id": id, "app_id": app_id, "timestamp": now_ms, "unique_id": "user-1", "attributes": {"_session_id": "s1"}}))
+        .map(|id| serde_json::json!({"event_type": "_page_view", "event_id": id, "app_id": app_id, "timestamp": now_ms, "unique_id": "user-1", "attributes": {"_session_id": "s1", "color": "red"}}))
         .collect();
     let record = serde_json::json!({"appId": app_id, "data": serde_json::Value::Array(events).to_string(), "uri": "/collect?appId=x&event_bundle_sequence_id=2", "ingest_time": now_ms});
     let broken = "{not json";
@@ -91,8 +96,9 @@ impl TestStack {
     async fn with_workers<T>(&self, body: impl std::future::Future<Output = T>) -> T {
         let runtime = clickstream_worker::runtime().unwrap();
         let engine = Arc::new(clickstream_worker::EtlEngine::load(self.config.clone()).expect("the enrichers' data loads (local/test installs it)"));
-        let mut etl_worker = clickstream_worker::etl_worker(&runtime, self.client.clone(), engine, self.storage.clone()).unwrap();
-        let mut warehouse_worker = clickstream_worker::warehouse_worker(&runtime, self.client.clone(), &self.config, self.storage.clone(), self.warehouse.clone()).unwrap();
+        let mut etl_worker = clickstream_worker::etl_worker(&runtime, self.client.clone(), engine, self.storage.clone(), None).unwrap();
+        let activities = clickstream_worker::warehouse_activities(&self.config, &self.storage, Some(self.warehouse.clone())).await;
+        let mut warehouse_worker = clickstream_worker::warehouse_worker(&runtime, self.client.clone(), &self.config, activities).unwrap();
         let stop_etl = etl_worker.shutdown_handle();
         let stop_warehouse = warehouse_worker.shutdown_handle();
         tokio::task::LocalSet::new()
@@ -179,9 +185,27 @@ async fn etl_and_load_workflows_complete_and_replay() {
     let tables: Vec<String> = std::fs::read_dir(stack.directory.path().join("data/proj/data/processed")).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(catalog.tables, 3, "event_v2, user_v2 and session (these events have no items): {catalog:?} over {tables:?}");
 
+    // The load asked for a metadata scan, which wrote what the data holds to the local store.
+    let scan_id = clickstream_workflows::load::metadata_scan_workflow_id("proj");
+    let scan_handle = stack.client.get_workflow_handle::<ScanMetadataWorkflow>(scan_id.clone());
+    let scan: MetadataScanSummary = stack.with_workers(async { tokio::time::timeout(Duration::from_secs(60), scan_handle.get_result(WorkflowGetResultOptions::default())).await.expect("the scan finishes").unwrap() }).await;
+    assert!(!scan.skipped_as_recent, "the first scan runs: {scan:?}");
+    assert_eq!((scan.apps, scan.events), (1, 1), "{scan:?}");
+    let store = ObjectStoreMetadata { storage: storage.clone() };
+    let metadata = store.app("proj", "app-1").await.unwrap().expect("the scan saved app-1");
+    assert_eq!(metadata.events[0].name, "_page_view");
+    assert_eq!(metadata.events[0].total, 3, "e1, e2, e3");
+    assert_eq!(metadata.events[0].platforms, ["Web"]);
+    let color = metadata.event_parameters.iter().find(|parameter| parameter.name == "color").expect("the custom parameter is found");
+    assert_eq!((color.value_type.as_str(), color.top_values[0].value.as_deref(), color.top_values[0].count), ("string", Some("red"), 3));
+    // A second scan right away is skipped: the last one is younger than a day.
+    let again: MetadataScanSummary = stack.run_workflow(ScanMetadataWorkflow::run, clickstream_worker::metadata_scan_input(config, &config.projects[0]), "scan-metadata-again").await;
+    assert!(again.skipped_as_recent);
+
     stack.replay_and_record(&[
         ("etl_workflow", workflow_id.to_string()),
         ("load_data_workflow", format!("{workflow_id}-load")),
+        ("scan_metadata_workflow", scan_id),
         ("athena_partition_workflow", "partitions-proj-test-run".to_string()),
     ])
     .await;
@@ -324,7 +348,17 @@ async fn recorded_histories_replay() {
     let names: Vec<String> = files.iter().map(|path| path.file_stem().unwrap().to_string_lossy().into_owned()).collect();
     // One history per workflow as it runs now, and the histories of earlier versions that runs
     // in flight during an upgrade may still have (their patches must keep replaying).
-    assert_eq!(names, ["athena_partition_workflow", "backfill_workflow", "clear_expired_events_workflow", "etl_workflow", "etl_workflow_before_user_merge", "load_data_workflow", "load_data_workflow_before_reporting"], "the recorded histories");
+    assert_eq!(names, [
+            "athena_partition_workflow",
+            "backfill_workflow",
+            "clear_expired_events_workflow",
+            "etl_workflow",
+            "etl_workflow_before_user_merge",
+            "load_data_workflow",
+            "load_data_workflow_before_reporting",
+            "load_data_workflow_before_submit_then_poll",
+            "scan_metadata_workflow",
+        ], "the recorded histories");
     let replayer = replayer();
     for file in files {
         let history = History::decode(std::fs::read(&file).unwrap().as_slice()).unwrap();
