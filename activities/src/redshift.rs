@@ -243,11 +243,16 @@ impl Warehouse for RedshiftWarehouse {
     }
 
     async fn refresh_reporting_aggregates(&self, app_ids: &[String]) -> Result<u64, ActivityFailure> {
-        let statements: Vec<String> = app_ids.iter().flat_map(|app_id| redshift_sql::refresh_reporting_statements(app_id)).collect();
+        // All apps in one transaction; each app's counted statement is offset by those before it.
+        let (mut statements, mut counted) = (Vec::new(), Vec::new());
+        for app_id in app_ids {
+            let app = redshift_sql::refresh_reporting_statements(app_id);
+            let offset = statements.len() as u32;
+            counted.extend(app.counted.iter().map(|(index, _)| offset + index));
+            statements.extend(app.statements);
+        }
         let (_, rows) = self.run_to_completion(statements).await?;
-        // Each app's last statement is its INSERT; their counts are the aggregate rows.
-        let per_app = redshift_sql::refresh_reporting_statements("app").len();
-        Ok(rows.chunks(per_app).filter_map(|app_rows| app_rows.last()).map(|inserted| (*inserted).max(0) as u64).sum())
+        Ok(counted.iter().map(|index| rows.get(*index as usize).copied().unwrap_or_default().max(0) as u64).sum())
     }
 
     async fn delete_rows_before(&self, app_id: &str, cutoff_ms: i64) -> Result<ExpiredRows, ActivityFailure> {

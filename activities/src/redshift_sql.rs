@@ -165,18 +165,20 @@ pub fn load_statements(loads: &[TableLoad], copy_role_arn: &str) -> CountedState
     CountedStatements { statements, counted }
 }
 
-/// Rebuilds an app's `daily_event_summary` from its `event_v2` (the same aggregate as DuckDB's).
-pub fn refresh_reporting_statements(app_id: &str) -> Vec<String> {
+/// Rebuilds an app's `daily_event_summary` from its `event_v2` (the same aggregate as DuckDB's);
+/// the INSERT's row count is the aggregate's rows.
+pub fn refresh_reporting_statements(app_id: &str) -> CountedStatements {
     let schema = quote_identifier(app_id);
     let mut statements = create_table_statements(app_id, clickstream_etl::tables::event_v2::TABLE_NAME);
     statements.push(format!(
         "CREATE TABLE IF NOT EXISTS {schema}.{REPORT_TABLE_NAME} (day VARCHAR(10), event_name VARCHAR(65535), platform VARCHAR(65535), events BIGINT, users BIGINT)"
     ));
     statements.push(format!("DELETE FROM {schema}.{REPORT_TABLE_NAME}"));
+    let counted = vec![(statements.len() as u32, REPORT_TABLE_NAME.to_string())];
     statements.push(format!(
         "INSERT INTO {schema}.{REPORT_TABLE_NAME} SELECT TO_CHAR(TIMESTAMP 'epoch' + event_time_msec * INTERVAL '1 millisecond', 'YYYY-MM-DD') AS day, event_name, platform, COUNT(*) AS events, COUNT(DISTINCT user_pseudo_id) AS users FROM {schema}.event_v2 GROUP BY 1, 2, 3"
     ));
-    statements
+    CountedStatements { statements, counted }
 }
 
 /// Deletes an app's rows whose `event_timestamp` is before the cutoff, in every table.

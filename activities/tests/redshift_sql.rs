@@ -40,7 +40,7 @@ fn a_load_copies_each_table_into_staging_and_merges_on_its_keys() {
 
 #[test]
 fn reporting_retention_and_metadata_scan_sql() {
-    assert_golden("refresh_reporting.sql", &render(&refresh_reporting_statements("shop-web")));
+    assert_golden("refresh_reporting.sql", &render(&refresh_reporting_statements("shop-web").statements));
     assert_golden("delete_expired.sql", &render(&delete_expired_statements("shop-web", 1_700_000_000_000).statements));
     let scan = metadata_scan_statements("shop-web");
     assert_eq!(scan.len(), clickstream_activities::redshift_sql::METADATA_SCAN_SETUP_STATEMENTS + 3, "setup, then the three queries the scan reads");
