@@ -108,11 +108,26 @@ ensure_enrichment_data() {
     export CLICKSTREAM_ETL__GEO_DATABASE="$geo/GeoLite2-City.mmdb"
 }
 
+# The web console: its npm packages (reinstalled when the lock file changes) and its bundle,
+# served by the console from CLICKSTREAM_CONSOLE__WEB_DIR.
+ensure_console_web() {
+    local web="$REPO_ROOT/services/console/web" stamp
+    stamp="$(sha256sum "$web/package-lock.json" | cut -c1-16)"
+    if [ ! -f "$web/node_modules/.installed-$stamp" ]; then
+        log "installing the web console's npm packages"
+        (cd "$web" && rm -rf node_modules && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+        touch "$web/node_modules/.installed-$stamp"
+    fi
+    node "$web/build.mjs" >/dev/null
+    export CLICKSTREAM_CONSOLE__WEB_DIR="$web/dist"
+}
+
 ensure_everything() {
     ensure_system_packages
     ensure_python_tools
     ensure_duckdb_library
     ensure_enrichment_data
+    ensure_console_web
     export CLICKSTREAM_TOOLS_BIN="$STATE_DIR/venv/bin"
 }
 

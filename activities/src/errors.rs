@@ -30,6 +30,16 @@ pub enum ActivityFailure {
     /// The metadata store (DynamoDB) refused or did not answer: retry.
     #[error("metadata store {action} failed: {reason}")]
     MetadataStore { action: &'static str, reason: String },
+    /// A pipeline stack failed to deploy (CloudFormation rolled it back, a resource was
+    /// refused): retrying the same deployment does not help; the workflow rolls back.
+    #[error("provisioning failed: {0}")]
+    ProvisionFailed(String),
+    /// The provisioner's API (CloudFormation, Kafka, Temporal) did not answer: retry.
+    #[error("provisioner unavailable: {0}")]
+    ProvisionerUnavailable(String),
+    /// The control store refused or did not answer: retry.
+    #[error("control store failed: {0}")]
+    ControlStore(String),
     /// The ETL engine failed; it says itself whether a retry can help.
     #[error("ETL failed: {0}")]
     Etl(#[from] clickstream_etl::runner::RunError),
@@ -40,9 +50,11 @@ impl ActivityFailure {
         match self {
             ActivityFailure::ObjectStore { .. } | ActivityFailure::Warehouse(_) | ActivityFailure::LocalIo(_) | ActivityFailure::Catalog { .. }
             | ActivityFailure::Redshift { .. }
-            | ActivityFailure::MetadataStore { .. } => true,
+            | ActivityFailure::MetadataStore { .. }
+            | ActivityFailure::ProvisionerUnavailable(_)
+            | ActivityFailure::ControlStore(_) => true,
             ActivityFailure::Etl(error) => error.is_retryable(),
-            ActivityFailure::CorruptDocument { .. } | ActivityFailure::InvalidInput(_) => false,
+            ActivityFailure::CorruptDocument { .. } | ActivityFailure::InvalidInput(_) | ActivityFailure::ProvisionFailed(_) => false,
         }
     }
 

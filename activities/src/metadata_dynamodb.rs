@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 
 use aws_sdk_dynamodb::{
     Client,
-    types::{AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, KeySchemaElement, KeyType, PutRequest, ScalarAttributeType, WriteRequest},
+    types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest},
 };
 use clickstream_core::config::MetadataConfig;
 
@@ -49,26 +49,7 @@ impl DynamoDbMetadata {
     /// Creates the table (on demand capacity) unless it exists; production stacks create it
     /// with CloudFormation, the dev stack and tests through this.
     pub async fn ensure_table(&self) -> Result<(), ActivityFailure> {
-        let described = self.client.describe_table().table_name(&self.table).send().await;
-        match described {
-            Ok(_) => return Ok(()),
-            Err(error) if error.as_service_error().is_some_and(|service| service.is_resource_not_found_exception()) => {}
-            Err(error) => return Err(store_error("DescribeTable")(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string())),
-        }
-        let attribute = |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build().expect("name and type are set");
-        let key = |name: &str, key_type: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().expect("name and type are set");
-        self.client
-            .create_table()
-            .table_name(&self.table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attribute("pk"))
-            .attribute_definitions(attribute("sk"))
-            .key_schema(key("pk", KeyType::Hash))
-            .key_schema(key("sk", KeyType::Range))
-            .send()
-            .await
-            .map_err(|error| store_error("CreateTable")(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string()))?;
-        Ok(())
+        clickstream_control::dynamodb::ensure_pk_sk_table(&self.client, &self.table).await.map_err(store_error("CreateTable"))
     }
 
     fn app_partition(project_id: &str, app_id: &str) -> String {
@@ -77,25 +58,7 @@ impl DynamoDbMetadata {
 
     /// Every item of a partition (all pages).
     async fn query_partition(&self, partition: &str) -> Result<Vec<HashMap<String, AttributeValue>>, ActivityFailure> {
-        let mut items = Vec::new();
-        let mut start_key = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", text(partition))
-                .set_exclusive_start_key(start_key)
-                .send()
-                .await
-                .map_err(|error| store_error("Query")(aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string()))?;
-            items.extend(page.items().iter().cloned());
-            start_key = page.last_evaluated_key().cloned();
-            if start_key.is_none() {
-                return Ok(items);
-            }
-        }
+        clickstream_control::dynamodb::query_partition(&self.client, &self.table, partition).await.map_err(store_error("Query"))
     }
 
     /// Sends writes in batches of 25, sending again what DynamoDB left unprocessed (throttling).

@@ -5,7 +5,11 @@
 //! projects) are only read from the file. Every value is checked once at start, and an
 //! invalid one fails with the key's name and the reason, never later at run time.
 
-use std::{net::SocketAddr, path::PathBuf, sync::LazyLock};
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, LazyLock, RwLock},
+};
 
 use figment::{
     Figment,
@@ -41,8 +45,104 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub kinesis: KinesisConfig,
     pub etl: EtlConfig,
-    /// Projects (pipelines) and the apps that may send to them.
+    #[serde(default)]
+    pub control: ControlConfig,
+    /// Projects (pipelines) and the apps that may send to them, from the file. Pipelines
+    /// created in the console live in the control plane's store and reach every process
+    /// through [`Config::live_projects`].
     pub projects: Vec<ProjectConfig>,
+    /// Projects defined in the control plane's store, kept current by a refresher in each
+    /// process and shared by every clone of this configuration.
+    #[serde(skip)]
+    pub live_projects: LiveProjects,
+}
+
+/// The projects of the control plane's store as last read: one shared, swappable list.
+#[derive(Debug, Clone, Default)]
+pub struct LiveProjects(Arc<RwLock<Arc<Vec<ProjectConfig>>>>);
+
+impl LiveProjects {
+    pub fn snapshot(&self) -> Arc<Vec<ProjectConfig>> {
+        self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Replaces the list; returns whether it changed.
+    pub fn replace(&self, projects: Vec<ProjectConfig>) -> bool {
+        let mut current = self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if **current == projects {
+            return false;
+        }
+        *current = Arc::new(projects);
+        true
+    }
+}
+
+/// Where the control plane keeps projects, apps, pipelines, plugins and display names, and
+/// how pipelines are provisioned.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlConfig {
+    pub store: ControlStoreKind,
+    /// The embedded store's SQLite file (store `embedded`); several processes may open it.
+    /// Empty: `control.sqlite` next to the DuckDB warehouse file.
+    pub embedded_path: PathBuf,
+    pub dynamodb_table: String,
+    /// DynamoDB endpoint override (moto); empty for AWS.
+    pub dynamodb_endpoint: String,
+    pub dynamodb_region: String,
+    /// How often each process re-reads the store's pipelines (new apps and projects take
+    /// effect after at most this long).
+    pub refresh_seconds: u64,
+    pub provisioner: ProvisionerKind,
+    /// CloudFormation endpoint override (moto); empty for AWS.
+    pub cloudformation_endpoint: String,
+    pub cloudformation_region: String,
+    /// The pipeline stack templates (`ingestion.yaml`, `processing.yaml`, `modeling.yaml`,
+    /// `reporting.yaml`).
+    pub templates_dir: PathBuf,
+    /// Stack names are `<stack_prefix>-<project>-<stack>`.
+    pub stack_prefix: String,
+    /// Parameters added to (or overriding) what the provisioner passes to one template, by
+    /// template name, e.g. `[control.stack_parameters.ingestion] VpcId = "vpc-…"`.
+    pub stack_parameters: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            store: ControlStoreKind::Embedded,
+            embedded_path: PathBuf::new(),
+            dynamodb_table: "clickstream-control".into(),
+            dynamodb_endpoint: String::new(),
+            dynamodb_region: "us-east-1".into(),
+            refresh_seconds: 5,
+            provisioner: ProvisionerKind::Local,
+            cloudformation_endpoint: String::new(),
+            cloudformation_region: "us-east-1".into(),
+            templates_dir: "infra/cloudformation".into(),
+            stack_prefix: "clickstream".into(),
+            stack_parameters: Default::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ControlStoreKind {
+    /// A SQLite file on local disk: the dev stack.
+    #[default]
+    Embedded,
+    Dynamodb,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ProvisionerKind {
+    /// Directories, tables, topics and Temporal schedules of the local stack.
+    #[default]
+    Local,
+    /// CloudFormation stacks from `control.templates_dir`.
+    Cloudformation,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,6 +196,55 @@ pub struct ConsoleConfig {
     pub listen: SocketAddr,
     /// Base URL of the Temporal web UI, used for links from the console.
     pub temporal_ui_url: String,
+    /// The built web console (`node services/console/web/build.mjs`).
+    #[serde(default = "default_web_dir")]
+    pub web_dir: PathBuf,
+    /// The collector URL the SDK snippets show; `http://<ingest.listen><ingest.path>` when empty.
+    #[serde(default)]
+    pub public_ingest_url: String,
+    #[serde(default)]
+    pub oidc: ConsoleOidcConfig,
+}
+
+fn default_web_dir() -> PathBuf {
+    "services/console/web/dist".into()
+}
+
+/// Sign-in to the console and its API. Off by default (the dev stack); the console then
+/// shows that it is off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleOidcConfig {
+    pub enabled: bool,
+    /// The expected `iss` claim, and the authority the console signs in with.
+    pub issuer: String,
+    /// The issuer's discovery document; `<issuer>/.well-known/openid-configuration` when empty.
+    pub discovery_url: String,
+    /// The console's OIDC client (authorization code + PKCE, no secret).
+    pub client_id: String,
+    /// The expected `aud` claim; `client_id` when empty (the console sends its ID token).
+    pub audience: String,
+    /// The claim listing the user's roles (`admin`, `operator`, `analyst`), e.g. `roles`, or
+    /// `cognito:groups` for Cognito.
+    pub roles_claim: String,
+    /// Scopes the console asks for.
+    pub scopes: String,
+    pub jwks_cache_seconds: u64,
+}
+
+impl Default for ConsoleOidcConfig {
+    fn default() -> Self {
+        ConsoleOidcConfig {
+            enabled: false,
+            issuer: String::new(),
+            discovery_url: String::new(),
+            client_id: String::new(),
+            audience: String::new(),
+            roles_claim: "roles".into(),
+            scopes: "openid profile roles".into(),
+            jwks_cache_seconds: 3600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -410,6 +559,9 @@ impl Default for Config {
             console: ConsoleConfig {
                 listen: "127.0.0.1:3000".parse().expect("static address"),
                 temporal_ui_url: "http://127.0.0.1:8233".into(),
+                web_dir: default_web_dir(),
+                public_ingest_url: String::new(),
+                oidc: ConsoleOidcConfig::default(),
             },
             worker: WorkerConfig { listen: "127.0.0.1:9090".parse().expect("static address") },
             temporal: TemporalConfig {
@@ -432,14 +584,16 @@ impl Default for Config {
             kinesis: KinesisConfig { endpoint: String::new(), region: "us-east-1".into(), shard_count: 2 },
             kafka: KafkaConfig { brokers: "127.0.0.1:9092".into(), topic_partitions: 3, bridge_group_id: "clickstream-bridge".into() },
             etl: EtlConfig::default(),
+            control: ControlConfig::default(),
             projects: Vec::new(),
+            live_projects: LiveProjects::default(),
         }
     }
 }
 
-static PROJECT_ID_PATTERN: LazyLock<Regex> =
+pub static PROJECT_ID_PATTERN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z][a-z0-9_]{0,126}$").expect("static regex"));
-static APP_ID_PATTERN: LazyLock<Regex> =
+pub static APP_ID_PATTERN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z][A-Za-z0-9_-]{0,126}$").expect("static regex"));
 
 impl Config {
@@ -558,6 +712,17 @@ impl Config {
                 self.validate_redshift(&key("warehouse"))?;
             }
         }
+        if self.console.oidc.enabled {
+            if self.console.oidc.issuer.is_empty() {
+                return Err(invalid("console.oidc.issuer", "must be the issuer's URL when console.oidc.enabled is true".into()));
+            }
+            if self.console.oidc.client_id.is_empty() {
+                return Err(invalid("console.oidc.client_id", "must be the console's OIDC client id when console.oidc.enabled is true".into()));
+            }
+        }
+        if self.control.refresh_seconds == 0 {
+            return Err(invalid("control.refresh_seconds", "must be greater than 0".into()));
+        }
         if self.metadata.store == MetadataStoreKind::Dynamodb && self.metadata.dynamodb_table.is_empty() {
             return Err(invalid("metadata.dynamodb_table", "must name the table when metadata.store is \"dynamodb\"".into()));
         }
@@ -565,7 +730,7 @@ impl Config {
     }
 
     /// Redshift loads `COPY` from S3 with a role, into one workgroup or cluster.
-    fn validate_redshift(&self, project_key: &str) -> Result<(), ConfigError> {
+    pub fn validate_redshift(&self, project_key: &str) -> Result<(), ConfigError> {
         let invalid = |key: &str, reason: String| ConfigError::Invalid { key: key.into(), reason };
         let redshift = &self.warehouse.redshift;
         if !self.storage.url.starts_with("s3://") {
@@ -592,9 +757,10 @@ impl Config {
         }
     }
 
-    /// Every enricher some project runs (what the ETL worker must load).
+    /// Every enricher some project may run (what the ETL worker must load): the default
+    /// chain, which pipelines created later choose from, and each project's own.
     pub fn enrichers_in_use(&self) -> Vec<String> {
-        let mut names: Vec<String> = Vec::new();
+        let mut names: Vec<String> = self.etl.enrichers.clone();
         for project in &self.projects {
             for name in project.enrichers(&self.etl) {
                 if !names.contains(name) {
@@ -605,9 +771,20 @@ impl Config {
         names
     }
 
-    /// The project an app belongs to, if the app is registered.
-    pub fn project_of_app(&self, app_id: &str) -> Option<&ProjectConfig> {
-        self.projects.iter().find(|project| project.apps.iter().any(|app| app == app_id))
+    /// The project an app belongs to, if the app is registered (in the file or the store).
+    pub fn project_of_app(&self, app_id: &str) -> Option<ProjectConfig> {
+        self.all_projects().into_iter().find(|project| project.apps.iter().any(|app| app == app_id))
+    }
+
+    /// The file's projects, then the store's (a store project never shadows a file one).
+    pub fn all_projects(&self) -> Vec<ProjectConfig> {
+        let mut projects = self.projects.clone();
+        for live in self.live_projects.snapshot().iter() {
+            if !projects.iter().any(|project| project.id == live.id) {
+                projects.push(live.clone());
+            }
+        }
+        projects
     }
 
     /// The task queue of a project's warehouse activities: DuckDB's owner, or any worker for
@@ -619,14 +796,34 @@ impl Config {
         }
     }
 
-    pub fn project(&self, project_id: &str) -> Option<&ProjectConfig> {
-        self.projects.iter().find(|project| project.id == project_id)
+    pub fn project(&self, project_id: &str) -> Option<ProjectConfig> {
+        if let Some(project) = self.projects.iter().find(|project| project.id == project_id) {
+            return Some(project.clone());
+        }
+        self.live_projects.snapshot().iter().find(|project| project.id == project_id).cloned()
+    }
+
+    /// The embedded control store's file: `control.embedded_path`, else next to the warehouse.
+    pub fn control_store_path(&self) -> PathBuf {
+        if !self.control.embedded_path.as_os_str().is_empty() {
+            return self.control.embedded_path.clone();
+        }
+        self.warehouse.duckdb_path.with_file_name("control.sqlite")
+    }
+
+    /// The collector URL apps send to, as the SDK snippets show it.
+    pub fn public_ingest_url(&self) -> String {
+        if self.console.public_ingest_url.is_empty() {
+            format!("http://{}{}", self.ingest.listen, self.ingest.path)
+        } else {
+            self.console.public_ingest_url.clone()
+        }
     }
 }
 
 /// A standard five-field cron expression (minute hour day-of-month month day-of-week), the
 /// form Temporal schedules take.
-fn validate_cron(expression: &str) -> Result<(), String> {
+pub fn validate_cron(expression: &str) -> Result<(), String> {
     let fields = expression.split_whitespace().count();
     if fields != 5 {
         return Err(format!("`{expression}` has {fields} fields; expected 5 (minute hour day-of-month month day-of-week)"));

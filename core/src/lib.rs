@@ -5,6 +5,7 @@
 //! the object-store key layouts, and the object store itself.
 
 pub mod config;
+pub mod control_model;
 pub mod layout;
 pub mod raw_record;
 pub mod storage;

@@ -147,6 +147,16 @@ impl TemporalDevServer {
 
 /// moto's server with the Redshift Data API usable (see `moto_server.py`), embedded so the
 /// harness does not depend on where the checkout is.
+/// moto accepts any credentials; the AWS SDK needs some. Call it first in a test, before any
+/// thread reads the environment.
+pub fn use_test_aws_credentials() {
+    // SAFETY: called at the start of a test, before threads that read the environment.
+    unsafe {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    }
+}
+
 const MOTO_WRAPPER: &str = include_str!("moto_server.py");
 
 /// `moto_server` (AWS APIs: S3, DynamoDB, Glue, Redshift Data, …) on a free port.

@@ -97,6 +97,8 @@ mod tests {
     #[test]
     fn projects_get_their_own_settings() {
         let mut config = Config::default();
+        // The default chain is loaded too (pipelines created later choose from it).
+        config.etl.enrichers = vec!["page_url".into()];
         config.projects.push(clickstream_core::ProjectConfig { id: "p".into(), apps: vec!["a".into()], enrichers: Some(vec!["traffic_source".into()]), freshness_hours: Some(1), ..Default::default() });
         let engine = EtlEngine::load(Arc::new(config)).unwrap();
         let settings = engine.job_settings("p", "job").unwrap();

@@ -118,7 +118,7 @@ fn job_settings(request: &OneShotRequest, config: &Config, job_id: String) -> Re
     let project = config.project(&request.project_id);
     let apps: HashSet<String> = if !request.apps.is_empty() {
         request.apps.iter().cloned().collect()
-    } else if let Some(project) = project {
+    } else if let Some(project) = &project {
         project.apps.iter().cloned().collect()
     } else {
         return Err(OneShotError::Usage(format!("--apps is required: project `{}` is not in the configuration", request.project_id)));
@@ -126,13 +126,13 @@ fn job_settings(request: &OneShotRequest, config: &Config, job_id: String) -> Re
     let enricher_names: Vec<String> = if !request.enrichers.is_empty() {
         request.enrichers.clone()
     } else {
-        project.map_or(&config.etl.enrichers, |project| project.enrichers.as_ref().unwrap_or(&config.etl.enrichers)).clone()
+        project.as_ref().map_or(&config.etl.enrichers, |project| project.enrichers.as_ref().unwrap_or(&config.etl.enrichers)).clone()
     };
     if let Some(unknown) = enricher_names.iter().find(|name| EnricherKind::parse(name).is_none()) {
         let known: Vec<&str> = EnricherKind::ALL.iter().map(|kind| kind.name()).collect();
         return Err(OneShotError::Usage(format!("--enrichers: unknown enricher `{unknown}`; known: {}", known.join(", "))));
     }
-    let freshness_hours = project.map_or(config.etl.freshness_hours, |project| project.freshness_hours(&config.etl));
+    let freshness_hours = project.as_ref().map_or(config.etl.freshness_hours, |project| project.freshness_hours(&config.etl));
     Ok(JobSettings {
         rules: QualityRules { project_id: request.project_id.clone(), apps, freshness_msec: freshness_hours as i64 * 3_600_000, correct_clock_skew: config.etl.correct_clock_skew },
         enrichers: enricher_kinds(&enricher_names),

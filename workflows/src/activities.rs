@@ -23,6 +23,11 @@ pub mod names {
     pub const SUBMIT_WAREHOUSE_LOAD: &str = "submit_warehouse_load";
     pub const CHECK_WAREHOUSE_LOAD: &str = "check_warehouse_load";
     pub const SCAN_METADATA: &str = "scan_metadata";
+    pub const DEPLOY_PIPELINE_LEVEL: &str = "deploy_pipeline_level";
+    pub const ROLL_BACK_PIPELINE_LEVEL: &str = "roll_back_pipeline_level";
+    pub const DELETE_PIPELINE_LEVEL: &str = "delete_pipeline_level";
+    pub const RECORD_PIPELINE_STATUS: &str = "record_pipeline_status";
+    pub const FORGET_PIPELINE: &str = "forget_pipeline";
 }
 
 /// Activities of the ETL task queue (any worker process).
@@ -127,6 +132,45 @@ impl WarehouseActivities {
     /// Deletes an app's events, items, sessions and users older than the retention.
     #[activity(name = names::CLEAR_EXPIRED_EVENTS)]
     pub fn clear_expired_events(_input: ClearExpiredAppInput) -> Result<ExpiredRows, ActivityError> {
+        unimplemented!()
+    }
+}
+
+/// Activities of the pipeline lifecycle (ETL task queue): the provisioner (CloudFormation in
+/// production, local resources in the dev stack) and the control store.
+pub struct LifecycleActivities;
+
+#[activity_definitions]
+impl LifecycleActivities {
+    /// Creates or updates a level's stacks and waits until they are complete (heartbeating);
+    /// fails non-retryably when a stack fails.
+    #[activity(name = names::DEPLOY_PIPELINE_LEVEL)]
+    pub fn deploy_pipeline_level(_input: PipelineLevelInput) -> Result<PipelineLevelOutcome, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Undoes a failed deployment step: removes what the step created (a level new in this
+    /// step), or waits for the provisioner's own rollback of an update.
+    #[activity(name = names::ROLL_BACK_PIPELINE_LEVEL)]
+    pub fn roll_back_pipeline_level(_input: PipelineLevelInput) -> Result<PipelineLevelOutcome, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Removes a level's stacks (the data buckets and the warehouse keep the data).
+    #[activity(name = names::DELETE_PIPELINE_LEVEL)]
+    pub fn delete_pipeline_level(_input: PipelineLevelInput) -> Result<PipelineLevelOutcome, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Writes the pipeline's status into the control store.
+    #[activity(name = names::RECORD_PIPELINE_STATUS)]
+    pub fn record_pipeline_status(_input: RecordPipelineStatusInput) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// Removes a deleted pipeline from the control store.
+    #[activity(name = names::FORGET_PIPELINE)]
+    pub fn forget_pipeline(_input: String) -> Result<(), ActivityError> {
         unimplemented!()
     }
 }

@@ -320,3 +320,52 @@ pub struct MetadataScanSummary {
     pub event_parameters: u64,
     pub user_attributes: u64,
 }
+
+/// Input of a pipeline's `PipelineLifecycleWorkflow` (workflow id = pipeline id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipelineLifecycleInput {
+    pub pipeline_id: String,
+    pub project_id: String,
+    pub spec: clickstream_core::control_model::PipelineSpec,
+    /// The stored version of `spec`.
+    pub spec_version: u64,
+    /// Set when a run continues as new: the status it left (no deployment at start then).
+    #[serde(default)]
+    pub carried_status: Option<clickstream_core::control_model::PipelineStatus>,
+    /// Set when a run continues as new: the spec that runs (it differs from `spec` after a
+    /// failed update).
+    #[serde(default)]
+    pub running_spec: Option<clickstream_core::control_model::PipelineSpec>,
+}
+
+/// A changed spec for a running pipeline (the `update` signal).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipelineSpecUpdate {
+    pub spec: clickstream_core::control_model::PipelineSpec,
+    pub spec_version: u64,
+}
+
+/// One level of one pipeline, to deploy, roll back or delete.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipelineLevelInput {
+    pub pipeline_id: String,
+    pub project_id: String,
+    pub spec: clickstream_core::control_model::PipelineSpec,
+    pub level: clickstream_core::control_model::PipelineLevel,
+    /// Whether this level was deployed before this step (an update), or is new (a
+    /// rollback then removes it).
+    pub existed_before: bool,
+}
+
+/// What a level's provisioning left: one entry per stack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct PipelineLevelOutcome {
+    pub stacks: Vec<clickstream_core::control_model::StackStatus>,
+}
+
+/// A status for the control store (what the API lists without asking each workflow).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordPipelineStatusInput {
+    pub pipeline_id: String,
+    pub status: clickstream_core::control_model::PipelineStatus,
+}

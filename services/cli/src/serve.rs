@@ -36,6 +36,13 @@ pub fn init_logging() {
 pub async fn run(config: Arc<Config>, config_file: Option<std::path::PathBuf>, roles: Roles) -> anyhow::Result<()> {
     let metrics = PrometheusBuilder::new().install_recorder().context("installing the Prometheus recorder")?;
     let storage = Storage::open(&config.storage).context("opening the object store")?;
+    // Every role serves the pipelines of the control store too: read them before serving.
+    let control_store = clickstream_control::open_store(&config).await.context("opening the control plane's store (see [control])")?;
+    if let Err(error) = clickstream_control::live::refresh_live_projects(&config, &control_store).await {
+        tracing::warn!(%error, "cannot read the control store's pipelines yet; retrying in the background");
+    }
+    clickstream_control::live::keep_live_projects_fresh(config.clone(), control_store.clone());
+    let control = clickstream_control::ControlPlane::new(control_store, config.clone());
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
 
@@ -58,6 +65,7 @@ pub async fn run(config: Arc<Config>, config_file: Option<std::path::PathBuf>, r
     } else {
         None
     };
+    let mut console_state = None;
     let warehouse = if roles.console {
         let path = config.warehouse.duckdb_path.clone();
         let warehouse = clickstream_activities::DuckDbWarehouse::open(&path).with_context(|| format!("opening the DuckDB warehouse {}", path.display()))?;
@@ -67,7 +75,15 @@ pub async fn run(config: Arc<Config>, config_file: Option<std::path::PathBuf>, r
     };
     if let Some(warehouse) = &warehouse {
         let metadata = clickstream_activities::metadata::open_metadata_store(&config, storage.clone()).await;
-        let state = Arc::new(clickstream_console::ConsoleState { config: config.clone(), warehouse: warehouse.clone(), metadata });
+        let state = Arc::new(clickstream_console::ConsoleState {
+            config: config.clone(),
+            warehouse: warehouse.clone(),
+            metadata,
+            control: control.clone(),
+            temporal: std::sync::OnceLock::new(),
+            token_validator: clickstream_console::auth::token_validator(&config.console.oidc),
+        });
+        console_state = Some(state.clone());
         let router = with_metrics(clickstream_console::router(state), metrics.clone());
         servers.spawn(serve_http("console", config.console.listen, router, shutdown.clone()));
     }
@@ -88,7 +104,7 @@ pub async fn run(config: Arc<Config>, config_file: Option<std::path::PathBuf>, r
     }
 
     if roles.worker || warehouse.is_some() {
-        run_temporal_workers(&config, &storage, etl_engine, warehouse, shutdown.clone()).await?;
+        run_temporal_workers(&config, &storage, etl_engine, warehouse, TemporalUsers { control, console: console_state }, shutdown.clone()).await?;
     } else {
         shutdown.cancelled().await;
     }
@@ -112,25 +128,37 @@ pub async fn run(config: Arc<Config>, config_file: Option<std::path::PathBuf>, r
     Ok(())
 }
 
+/// What needs the Temporal connection besides the workers: the lifecycle activities (over the
+/// control plane) and the console's pipeline routes.
+struct TemporalUsers {
+    control: clickstream_control::ControlPlane,
+    console: Option<Arc<clickstream_console::ConsoleState>>,
+}
+
 /// Drives the Temporal workers on this thread (`Worker::run` is not `Send`) until shutdown.
 async fn run_temporal_workers(
     config: &Arc<Config>,
     storage: &Storage,
     etl: Option<Arc<clickstream_worker::EtlEngine>>,
     warehouse: Option<Arc<clickstream_activities::DuckDbWarehouse>>,
+    users: TemporalUsers,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let client = tokio::select! {
         client = clickstream_worker::connect(config, Duration::from_secs(120)) => client?,
         () = shutdown.cancelled() => return Ok(()),
     };
+    if let Some(console) = &users.console {
+        let _ = console.temporal.set(client.clone());
+    }
     let runtime = clickstream_worker::runtime()?;
     let mut workers = Vec::new();
     if let Some(engine) = etl {
         clickstream_worker::ensure_schedules(&client, config).await?;
         let uses_redshift = config.projects.iter().any(|project| project.warehouse == clickstream_core::config::WarehouseKind::Redshift);
         let redshift_activities = if uses_redshift { Some(clickstream_worker::warehouse_activities(config, storage, None).await) } else { None };
-        workers.push(clickstream_worker::etl_worker(&runtime, client.clone(), engine, storage.clone(), redshift_activities)?);
+        let lifecycle = clickstream_worker::lifecycle_activities(config, storage, &client, users.control.clone()).await;
+        workers.push(clickstream_worker::etl_worker(&runtime, client.clone(), engine, storage.clone(), redshift_activities, Some(lifecycle))?);
     }
     if let Some(warehouse) = warehouse {
         let activities = clickstream_worker::warehouse_activities(config, storage, Some(warehouse)).await;

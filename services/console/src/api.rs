@@ -23,17 +23,48 @@ use crate::ConsoleState;
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Invalid fields by JSON path (400 only).
+    pub fields: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// The body of every error response.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl ApiError {
-    fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError { status: StatusCode::BAD_REQUEST, message: message.into() }
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError { status, message: message.into(), fields: None }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
+    }
+}
+
+impl From<clickstream_control::ControlError> for ApiError {
+    fn from(error: clickstream_control::ControlError) -> Self {
+        use clickstream_control::{ControlError, StoreError};
+        match error {
+            ControlError::Invalid(fields) => ApiError { status: StatusCode::BAD_REQUEST, message: ControlError::Invalid(fields.clone()).to_string(), fields: Some(fields) },
+            ControlError::NotFound(message) => ApiError::new(StatusCode::NOT_FOUND, message),
+            ControlError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, message),
+            ControlError::Store(error @ StoreError::Corrupt { .. }) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
+            ControlError::Store(error) => ApiError::unavailable(error.to_string()),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({ "error": self.message }))).into_response()
+        (self.status, Json(ErrorBody { error: self.message, fields: self.fields })).into_response()
     }
 }
 
@@ -64,11 +95,16 @@ impl TimeRange {
     }
 }
 
-pub(crate) fn known_app(state: &ConsoleState, app_id: &str) -> Result<(), ApiError> {
-    if state.config.project_of_app(app_id).is_none() {
-        return Err(ApiError { status: StatusCode::NOT_FOUND, message: format!("app `{app_id}` is not registered") });
+/// The project of an app of the configuration file or of the control store; 404 otherwise.
+pub(crate) async fn known_app(state: &ConsoleState, app_id: &str) -> Result<String, ApiError> {
+    if let Some(project) = state.config.project_of_app(app_id) {
+        return Ok(project.id);
     }
-    Ok(())
+    match state.control.app(app_id).await {
+        Ok(app) => Ok(app.project_id),
+        Err(clickstream_control::ControlError::NotFound(_)) => Err(ApiError::new(StatusCode::NOT_FOUND, format!("app `{app_id}` is not registered"))),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Runs a warehouse query off the async threads.
@@ -79,12 +115,12 @@ pub(crate) async fn query_warehouse<T: Send + 'static>(
     let warehouse = state.warehouse.clone();
     tokio::task::spawn_blocking(move || query(&warehouse))
         .await
-        .map_err(|error| ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message: error.to_string() })?
-        .map_err(|error| ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: format!("warehouse query failed: {error}") })
+        .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()))?
+        .map_err(|error| ApiError::unavailable(format!("warehouse query failed: {error}")))
 }
 
 pub async fn count_events(State(state): State<Arc<ConsoleState>>, Path(app_id): Path<String>, Query(range): Query<TimeRange>) -> Result<Json<serde_json::Value>, ApiError> {
-    known_app(&state, &app_id)?;
+    known_app(&state, &app_id).await?;
     let (from, to) = range.to_millis()?;
     let query_app = app_id.clone();
     let count = query_warehouse(&state, move |warehouse| warehouse.count_distinct_events(&query_app, from, to)).await?;
@@ -92,7 +128,7 @@ pub async fn count_events(State(state): State<Arc<ConsoleState>>, Path(app_id): 
 }
 
 pub async fn daily_events(State(state): State<Arc<ConsoleState>>, Path(app_id): Path<String>, Query(range): Query<TimeRange>) -> Result<Json<Vec<DailyEventCount>>, ApiError> {
-    known_app(&state, &app_id)?;
+    known_app(&state, &app_id).await?;
     let (from, to) = range.to_millis()?;
     Ok(Json(query_warehouse(&state, move |warehouse| warehouse.events_per_day(&app_id, from, to)).await?))
 }
@@ -111,7 +147,7 @@ pub async fn daily_event_report(
     Path(app_id): Path<String>,
     Query(range): Query<DayRange>,
 ) -> Result<Json<Vec<clickstream_activities::warehouse::DailyEventSummary>>, ApiError> {
-    known_app(&state, &app_id)?;
+    known_app(&state, &app_id).await?;
     let from = range.from.map_or_else(|| "0000-01-01".to_string(), |day| day.to_string());
     let to = range.to.map_or_else(|| "9999-12-31".to_string(), |day| day.to_string());
     if from > to {
@@ -121,10 +157,15 @@ pub async fn daily_event_report(
 }
 
 pub async fn loads(State(state): State<Arc<ConsoleState>>, Path(app_id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
-    known_app(&state, &app_id)?;
+    known_app(&state, &app_id).await?;
     let query_app = app_id.clone();
     let loaded_files = query_warehouse(&state, move |warehouse| warehouse.loaded_file_count(&query_app)).await?;
     Ok(Json(serde_json::json!({ "app_id": app_id, "loaded_files": loaded_files })))
+}
+
+/// Any other `/api/` path: a JSON 404 rather than the web console's page.
+pub async fn unknown_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, format!("no API route {}", uri.path()))
 }
 
 pub async fn health() -> Json<serde_json::Value> {
@@ -134,13 +175,12 @@ pub async fn health() -> Json<serde_json::Value> {
 /// What the last metadata scan found for an app; empty lists (and no scan time) before the
 /// first scan.
 async fn scanned_metadata(state: &ConsoleState, app_id: &str) -> Result<AppMetadata, ApiError> {
-    known_app(state, app_id)?;
-    let project = state.config.project_of_app(app_id).expect("known_app checked it");
+    let project_id = known_app(state, app_id).await?;
     let found = state
         .metadata
-        .app(&project.id, app_id)
+        .app(&project_id, app_id)
         .await
-        .map_err(|error| ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: format!("metadata store read failed: {error}") })?;
+        .map_err(|error| ApiError::unavailable(format!("metadata store read failed: {error}")))?;
     Ok(found.unwrap_or_else(|| AppMetadata { app_id: app_id.to_string(), ..AppMetadata::default() }))
 }
 

@@ -2,9 +2,11 @@
 //!
 //! Built from the configuration at start and, when the collector runs from a configuration
 //! file, re-read from it periodically, so an app added to (or removed from) a project takes
-//! effect without a restart. A project that did not exist at start is not picked up (its sink
-//! was not set up); that needs a restart, and the refresh says so in the log. The control
-//! plane's store (issue 6) will become another source of the same registry.
+//! effect without a restart. A project of the file that did not exist at start is not picked up
+//! (its sink was not set up); that needs a restart, and the refresh says so in the log. Apps
+//! of the control plane's pipelines come from [`Config::live_projects`], refreshed from the
+//! store every `control.refresh_seconds` (their sinks are set up by the pipeline's
+//! provisioning).
 
 use std::{
     collections::HashMap,
@@ -27,9 +29,13 @@ impl AppRegistry {
         AppRegistry { started_with: config, project_of_app }
     }
 
-    /// The project of an app, if the app is registered.
+    /// The project of an app, if the app is registered: in the configuration file, else in
+    /// a pipeline of the control plane's store (kept current by the live-project refresher).
     pub fn project_of(&self, app_id: &str) -> Option<String> {
-        self.project_of_app.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(app_id).cloned()
+        if let Some(project) = self.project_of_app.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(app_id) {
+            return Some(project.clone());
+        }
+        self.started_with.live_projects.snapshot().iter().find(|project| project.apps.iter().any(|app| app == app_id)).map(|project| project.id.clone())
     }
 
     /// Apps of `latest` whose project existed at start (with the same sink).

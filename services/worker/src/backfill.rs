@@ -49,8 +49,8 @@ pub async fn start_backfill(client: &Client, config: &Config, project_id: &str, 
         from_ms: from.timestamp_millis(),
         to_ms: to.timestamp_millis(),
         max_files_per_load: MAX_FILES_PER_LOAD,
-        warehouse_task_queue: config.warehouse_task_queue(project).to_string(),
-        metadata_scan: Some(crate::metadata_scan_input(config, project)),
+        warehouse_task_queue: config.warehouse_task_queue(&project).to_string(),
+        metadata_scan: Some(crate::metadata_scan_input(config, &project)),
         carried_over: BackfillProgress::default(),
     };
     let options = WorkflowStartOptions::new(config.temporal.task_queue.clone(), workflow_id.clone()).id_conflict_policy(WorkflowIdConflictPolicy::UseExisting).build();

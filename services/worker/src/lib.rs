@@ -11,6 +11,7 @@
 //! `Worker::run` is not `Send`: callers drive workers inside a `tokio::task::LocalSet`.
 
 pub mod backfill;
+pub mod lifecycle;
 
 use std::{sync::Arc, time::Duration};
 
@@ -27,7 +28,7 @@ use clickstream_core::{
 };
 pub use clickstream_etl::engine::EtlEngine;
 use clickstream_workflows::{
-    AthenaPartitionWorkflow, BackfillWorkflow, ClearExpiredEventsWorkflow, EtlWorkflow, LoadDataWorkflow, ScanMetadataWorkflow,
+    AthenaPartitionWorkflow, BackfillWorkflow, ClearExpiredEventsWorkflow, EtlWorkflow, LoadDataWorkflow, PipelineLifecycleWorkflow, ScanMetadataWorkflow,
     types::{CatalogInput, ClearExpiredInput, EtlInput, ScanMetadataInput},
 };
 use temporalio_client::{
@@ -149,28 +150,52 @@ pub fn etl_schedule_spec(project: &ProjectConfig) -> ScheduleSpec {
 /// Overlap policy skip: a run still going when the next is due makes the next one wait.
 pub async fn ensure_schedules(client: &Client, config: &Config) -> Result<(), WorkerError> {
     for project in &config.projects {
-        let etl_id = schedule_id(&project.id);
-        let etl_action = || ScheduleAction::start_workflow(EtlWorkflow::run, etl_input(config, project), config.temporal.task_queue.clone(), etl_id.clone());
-        let etl_note = match &project.etl_cron {
-            Some(cron) => format!("ETL of project {} on cron `{cron}` (UTC)", project.id),
-            None => format!("ETL of project {} every {}s", project.id, project.etl_interval_seconds),
-        };
-        upsert_schedule(client, &etl_id, etl_action, etl_schedule_spec(project), etl_note).await?;
-
-        let retention_id = retention_schedule_id(&project.id);
-        let retention_action =
-            || ScheduleAction::start_workflow(ClearExpiredEventsWorkflow::run, clear_expired_input(config, project), config.temporal.task_queue.clone(), retention_id.clone());
-        let retention_note = format!("Deletes project {}'s warehouse data older than {} days, daily", project.id, project.retention_days);
-        upsert_schedule(client, &retention_id, retention_action, ScheduleSpec::from_interval(Duration::from_secs(86_400)), retention_note).await?;
-
-        if let Some(input) = catalog_input(config, project) {
-            let partitions_id = partitions_schedule_id(&project.id);
-            let note = format!("Registers project {}'s tables and partitions ({}), daily", project.id, input.kind);
-            let partitions_action = || ScheduleAction::start_workflow(AthenaPartitionWorkflow::run, input.clone(), config.temporal.task_queue.clone(), partitions_id.clone());
-            upsert_schedule(client, &partitions_id, partitions_action, ScheduleSpec::from_interval(Duration::from_secs(86_400)), note).await?;
-        }
+        ensure_etl_schedule(client, config, project).await?;
+        ensure_warehouse_schedules(client, config, project).await?;
     }
     Ok(())
+}
+
+/// The project's ETL schedule (its interval or cron expression).
+pub async fn ensure_etl_schedule(client: &Client, config: &Config, project: &ProjectConfig) -> Result<String, WorkerError> {
+    let etl_id = schedule_id(&project.id);
+    let etl_action = || ScheduleAction::start_workflow(EtlWorkflow::run, etl_input(config, project), config.temporal.task_queue.clone(), etl_id.clone());
+    let etl_note = match &project.etl_cron {
+        Some(cron) => format!("ETL of project {} on cron `{cron}` (UTC)", project.id),
+        None => format!("ETL of project {} every {}s", project.id, project.etl_interval_seconds),
+    };
+    upsert_schedule(client, &etl_id, etl_action, etl_schedule_spec(project), etl_note).await?;
+    Ok(etl_id)
+}
+
+/// The project's daily schedules over its warehouse data: retention, and catalog
+/// registration unless `catalog.kind = "none"`. Returns their ids.
+pub async fn ensure_warehouse_schedules(client: &Client, config: &Config, project: &ProjectConfig) -> Result<Vec<String>, WorkerError> {
+    let retention_id = retention_schedule_id(&project.id);
+    let retention_action = || ScheduleAction::start_workflow(ClearExpiredEventsWorkflow::run, clear_expired_input(config, project), config.temporal.task_queue.clone(), retention_id.clone());
+    let retention_note = format!("Deletes project {}'s warehouse data older than {} days, daily", project.id, project.retention_days);
+    upsert_schedule(client, &retention_id, retention_action, ScheduleSpec::from_interval(Duration::from_secs(86_400)), retention_note).await?;
+    let mut ids = vec![retention_id];
+    if let Some(input) = catalog_input(config, project) {
+        let partitions_id = partitions_schedule_id(&project.id);
+        let note = format!("Registers project {}'s tables and partitions ({}), daily", project.id, input.kind);
+        let partitions_action = || ScheduleAction::start_workflow(AthenaPartitionWorkflow::run, input.clone(), config.temporal.task_queue.clone(), partitions_id.clone());
+        upsert_schedule(client, &partitions_id, partitions_action, ScheduleSpec::from_interval(Duration::from_secs(86_400)), note).await?;
+        ids.push(partitions_id);
+    }
+    Ok(ids)
+}
+
+/// Deletes a schedule; one that does not exist is fine (deleting twice is a no-op).
+pub async fn delete_schedule(client: &Client, schedule_id: &str) -> Result<(), WorkerError> {
+    match client.get_schedule_handle(schedule_id.to_string()).delete(Default::default()).await {
+        Ok(()) => {
+            tracing::info!(%schedule_id, "deleted schedule");
+            Ok(())
+        }
+        Err(temporalio_client::schedules::ScheduleError::Rpc(status)) if status.code() == tonic::Code::NotFound => Ok(()),
+        Err(error) => Err(WorkerError::Schedule { schedule_id: schedule_id.to_string(), reason: error.to_string() }),
+    }
 }
 
 /// Creates a schedule, or updates the one with this id to the given action and spec.
@@ -224,7 +249,14 @@ pub async fn warehouse_activities(config: &Arc<Config>, storage: &Storage, duckd
 /// The worker of the ETL task queue: every workflow and the ETL activities, which run the
 /// configured ETL engine (load it once per process with [`EtlEngine::load`]), and the
 /// warehouse activities of projects on Redshift (see [`warehouse_activities`], without DuckDB).
-pub fn etl_worker(runtime: &Runtime, client: Client, engine: Arc<EtlEngine>, storage: Storage, redshift_activities: Option<WarehouseActivityImplementations>) -> Result<Worker, WorkerError> {
+pub fn etl_worker(
+    runtime: &Runtime,
+    client: Client,
+    engine: Arc<EtlEngine>,
+    storage: Storage,
+    redshift_activities: Option<WarehouseActivityImplementations>,
+    lifecycle_activities: Option<lifecycle::LifecycleActivityImplementations>,
+) -> Result<Worker, WorkerError> {
     let task_queue = engine.config().temporal.task_queue.clone();
     let create_error = |reason: String| WorkerError::CreateWorker { task_queue: task_queue.clone(), reason };
     let options = WorkerOptions::new(task_queue.clone())
@@ -240,8 +272,14 @@ pub fn etl_worker(runtime: &Runtime, client: Client, engine: Arc<EtlEngine>, sto
         .map_err(|error| create_error(error.to_string()))?
         .register_workflow::<ScanMetadataWorkflow>()
         .map_err(|error| create_error(error.to_string()))?
+        .register_workflow::<PipelineLifecycleWorkflow>()
+        .map_err(|error| create_error(error.to_string()))?
         .register_activities(EtlActivityImplementations { storage, engine });
     let options = match redshift_activities {
+        Some(activities) => options.register_activities(activities),
+        None => options,
+    };
+    let options = match lifecycle_activities {
         Some(activities) => options.register_activities(activities),
         None => options,
     };
@@ -253,4 +291,16 @@ pub fn warehouse_worker(runtime: &Runtime, client: Client, config: &Config, acti
     let task_queue = config.temporal.warehouse_task_queue.clone();
     let options = WorkerOptions::new(task_queue.clone()).register_activities(activities).build();
     Worker::new(runtime, client, options).map_err(|error| WorkerError::CreateWorker { task_queue, reason: error.to_string() })
+}
+
+/// The lifecycle activities of this process: the configured provisioner over the control
+/// plane's store.
+pub async fn lifecycle_activities(config: &Arc<Config>, storage: &Storage, client: &Client, control: clickstream_control::ControlPlane) -> lifecycle::LifecycleActivityImplementations {
+    let provisioner: Arc<dyn lifecycle::Provisioner> = match config.control.provisioner {
+        clickstream_core::config::ProvisionerKind::Local => {
+            Arc::new(lifecycle::local::LocalProvisioner { config: config.clone(), storage: storage.clone(), client: client.clone(), control: control.clone() })
+        }
+        clickstream_core::config::ProvisionerKind::Cloudformation => Arc::new(lifecycle::cloudformation::CloudFormationProvisioner::connect(config.clone()).await),
+    };
+    lifecycle::LifecycleActivityImplementations { provisioner, control }
 }

@@ -132,7 +132,7 @@ async fn the_load_workflow_polls_a_redshift_load_with_timers_and_marks_it_loaded
     let runtime = clickstream_worker::runtime().unwrap();
     let engine = Arc::new(clickstream_worker::EtlEngine::load(config.clone()).expect("the enrichers' data loads (local/test installs it)"));
     let activities = clickstream_worker::warehouse_activities(&config, &storage, None).await;
-    let mut worker = clickstream_worker::etl_worker(&runtime, client.clone(), engine, storage.clone(), Some(activities)).unwrap();
+    let mut worker = clickstream_worker::etl_worker(&runtime, client.clone(), engine, storage.clone(), Some(activities), None).unwrap();
     let stop = worker.shutdown_handle();
     let input = LoadInput { project_id: "proj".into(), max_files_per_batch: 50, warehouse_task_queue: config.warehouse_task_queue(&config.projects[0]).to_string(), carried_over: LoadSummary::default(), metadata_scan: None };
     let summary: LoadSummary = tokio::task::LocalSet::new()

@@ -45,6 +45,8 @@ fn replayer() -> WorkflowReplayer {
         .expect("AthenaPartitionWorkflow registers")
         .register_workflow::<ScanMetadataWorkflow>()
         .expect("ScanMetadataWorkflow registers")
+        .register_workflow::<clickstream_workflows::PipelineLifecycleWorkflow>()
+        .expect("PipelineLifecycleWorkflow registers")
         .build();
     WorkflowReplayer::new(options).expect("the replayer starts")
 }
@@ -96,7 +98,7 @@ impl TestStack {
     async fn with_workers<T>(&self, body: impl std::future::Future<Output = T>) -> T {
         let runtime = clickstream_worker::runtime().unwrap();
         let engine = Arc::new(clickstream_worker::EtlEngine::load(self.config.clone()).expect("the enrichers' data loads (local/test installs it)"));
-        let mut etl_worker = clickstream_worker::etl_worker(&runtime, self.client.clone(), engine, self.storage.clone(), None).unwrap();
+        let mut etl_worker = clickstream_worker::etl_worker(&runtime, self.client.clone(), engine, self.storage.clone(), None, None).unwrap();
         let activities = clickstream_worker::warehouse_activities(&self.config, &self.storage, Some(self.warehouse.clone())).await;
         let mut warehouse_worker = clickstream_worker::warehouse_worker(&runtime, self.client.clone(), &self.config, activities).unwrap();
         let stop_etl = etl_worker.shutdown_handle();
@@ -357,6 +359,7 @@ async fn recorded_histories_replay() {
             "load_data_workflow",
             "load_data_workflow_before_reporting",
             "load_data_workflow_before_submit_then_poll",
+            "pipeline_lifecycle_workflow",
             "scan_metadata_workflow",
         ], "the recorded histories");
     let replayer = replayer();
@@ -364,4 +367,120 @@ async fn recorded_histories_replay() {
         let history = History::decode(std::fs::read(&file).unwrap().as_slice()).unwrap();
         replayer.replay_workflow(WorkflowHistory::from(history)).await.unwrap_or_else(|error| panic!("{} does not replay: {error}", file.display()));
     }
+}
+
+/// The lifecycle on CloudFormation (moto): a level whose second stack is refused is rolled back
+/// (the first stack, created by the same step, is deleted too) and the pipeline is `failed`;
+/// after the cause is fixed, `retry` deploys every level; `delete` removes the stacks and
+/// forgets the pipeline. The history is replayed (and recorded).
+#[tokio::test(flavor = "multi_thread")]
+async fn pipeline_lifecycle_rolls_back_a_failed_step_then_retries_and_deletes() {
+    use clickstream_control::{ControlPlane, ControlStore, service::{NewPipeline, NewProject}, sqlite::SqliteStore};
+    use clickstream_core::control_model::{LevelState, PipelineLevel, PipelinePhase, PipelineSpec, PipelineStatus};
+    use clickstream_workflows::{PipelineLifecycleWorkflow, types::PipelineLifecycleInput};
+    use temporalio_client::{WorkflowQueryOptions, WorkflowSignalOptions};
+
+    clickstream_e2e::use_test_aws_credentials();
+    let stack = TestStack::start(|_| {}).await;
+    let moto = clickstream_e2e::MotoServer::start(stack.directory.path());
+    let store = ControlStore::new(Arc::new(SqliteStore::open(&stack.directory.path().join("control.sqlite")).unwrap()));
+    let configured = |failing: bool| {
+        let mut config = (*stack.config).clone();
+        config.control.provisioner = clickstream_core::config::ProvisionerKind::Cloudformation;
+        config.control.cloudformation_endpoint = moto.endpoint();
+        config.control.templates_dir = histories_directory().join("../../../infra/cloudformation");
+        if failing {
+            // An IAM permissions boundary that is not an ARN: IAM refuses the ingestion stack's roles.
+            config.control.stack_parameters.insert("ingestion".into(), [("PermissionsBoundaryArn".to_string(), "not-an-arn".to_string())].into());
+        }
+        Arc::new(config)
+    };
+    let control = ControlPlane::new(store.clone(), configured(true));
+    control.create_project(NewProject { id: "shop".into(), name: "Shop".into(), description: String::new(), environment: Default::default() }).await.unwrap();
+    let spec = PipelineSpec::default();
+    let pipeline = control.create_pipeline(NewPipeline { project_id: "shop".into(), spec: spec.clone() }).await.unwrap();
+    let cloudformation = aws_sdk_cloudformation::Client::new(&clickstream_control::dynamodb::sdk_config("us-east-1", &moto.endpoint()).await);
+    let stack_exists = |name: &'static str| {
+        let cloudformation = cloudformation.clone();
+        async move {
+            match cloudformation.describe_stacks().stack_name(name).send().await {
+                Ok(described) => described.stacks().first().is_some_and(|stack| stack.stack_status().is_some_and(|status| status.as_str() != "DELETE_COMPLETE")),
+                Err(_) => false,
+            }
+        }
+    };
+    let handle = stack.client.get_workflow_handle::<PipelineLifecycleWorkflow>(pipeline.id.clone());
+    let status = || async { handle.query(PipelineLifecycleWorkflow::status, (), WorkflowQueryOptions::default()).await.unwrap() };
+    let wait_for = |phase: PipelinePhase| {
+        let status = &status;
+        async move {
+            for _ in 0..240 {
+                let current: PipelineStatus = status().await;
+                if current.phase == phase {
+                    return current;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            panic!("the pipeline never became {phase:?}: {:?}", status().await);
+        }
+    };
+    /// Runs `body` while an ETL worker with the lifecycle activities of `config` serves.
+    async fn run_workers_with<T>(stack: &TestStack, store: &ControlStore, config: Arc<Config>, body: impl std::future::Future<Output = T>) -> T {
+        let (client, storage) = (stack.client.clone(), stack.storage.clone());
+        let control = ControlPlane::new(store.clone(), config.clone());
+        let runtime = clickstream_worker::runtime().unwrap();
+        let engine = Arc::new(clickstream_worker::EtlEngine::load(config.clone()).unwrap());
+        let lifecycle = clickstream_worker::lifecycle_activities(&config, &storage, &client, control).await;
+        let mut worker = clickstream_worker::etl_worker(&runtime, client, engine, storage, None, Some(lifecycle)).unwrap();
+        let stop = worker.shutdown_handle();
+        tokio::task::LocalSet::new()
+            .run_until(async move {
+                let running = tokio::task::spawn_local(async move { worker.run().await.unwrap() });
+                let output = body.await;
+                stop();
+                running.await.unwrap();
+                output
+            })
+            .await
+    }
+
+    // Created with the refusing parameter: level 1 fails and is rolled back.
+    let input = PipelineLifecycleInput { pipeline_id: pipeline.id.clone(), project_id: "shop".into(), spec, spec_version: 1, carried_status: None, running_spec: None };
+    stack.client.start_workflow(PipelineLifecycleWorkflow::run, input, WorkflowStartOptions::new("test-etl", pipeline.id.clone()).build()).await.unwrap();
+    let failed = run_workers_with(&stack, &store, configured(true), wait_for(PipelinePhase::Failed)).await;
+    assert!(failed.message.contains("rolled back") && failed.message.contains("not-an-arn"), "{failed:?}");
+    let level = failed.level(PipelineLevel::IngestionProcessing);
+    assert_eq!(level.state, LevelState::RolledBack);
+    let stacks: Vec<(&str, &str)> = level.stacks.iter().map(|stack| (stack.name.as_str(), stack.state.as_str())).collect();
+    assert_eq!(stacks, [("clickstream-shop-ingestion", "DELETE_COMPLETE"), ("clickstream-shop-processing", "DELETE_COMPLETE")]);
+    assert!(!stack_exists("clickstream-shop-processing").await, "the processing stack created by the failed step is gone");
+    assert!(!stack_exists("clickstream-shop-ingestion").await);
+    assert_eq!(failed.level(PipelineLevel::Modeling).state, LevelState::Pending, "later levels never started");
+    assert_eq!(control.pipeline_status(&pipeline.id).await.unwrap().phase, PipelinePhase::Failed, "the status is in the store too");
+
+    // The cause fixed (the parameter gone), a retry deploys every level.
+    let active = run_workers_with(&stack, &store, configured(false), async {
+        handle.signal(PipelineLifecycleWorkflow::retry, (), WorkflowSignalOptions::default()).await.unwrap();
+        wait_for(PipelinePhase::Active).await
+    })
+    .await;
+    for level in PipelineLevel::ALL {
+        assert_eq!(active.level(level).state, LevelState::Deployed, "{active:?}");
+    }
+    assert!(active.level(PipelineLevel::IngestionProcessing).stacks.iter().all(|stack| stack.state == "CREATE_COMPLETE"), "{active:?}");
+    assert!(stack_exists("clickstream-shop-processing").await && stack_exists("clickstream-shop-ingestion").await);
+    assert!(stack_exists("clickstream-shop-modeling").await && stack_exists("clickstream-shop-reporting").await);
+
+    // Delete: every stack goes, the workflow ends, the store forgets the pipeline.
+    let deleted: PipelineStatus = run_workers_with(&stack, &store, configured(false), async {
+        handle.signal(PipelineLifecycleWorkflow::delete, (), WorkflowSignalOptions::default()).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(60), handle.get_result(WorkflowGetResultOptions::default())).await.unwrap().unwrap()
+    })
+    .await;
+    assert_eq!(deleted.phase, PipelinePhase::Deleted);
+    for name in ["clickstream-shop-processing", "clickstream-shop-ingestion", "clickstream-shop-modeling", "clickstream-shop-reporting"] {
+        assert!(!stack_exists(name).await, "{name} deleted");
+    }
+    assert!(control.pipeline(&pipeline.id).await.is_err(), "the store forgot the pipeline");
+    stack.replay_and_record(&[("pipeline_lifecycle_workflow", pipeline.id.clone())]).await;
 }

@@ -62,7 +62,7 @@ impl Sinks {
         for (project_id, lines) in lines_by_project {
             // A project removed from the configuration since: its records still go to S3.
             let project = self.config.project(&project_id);
-            match project.map(|project| project.sink).unwrap_or_default() {
+            match project.as_ref().map(|project| project.sink).unwrap_or_default() {
                 SinkKind::S3 => {
                     let mut ndjson = Vec::with_capacity(lines.iter().map(|line| line.len() + 1).sum());
                     for line in lines {
@@ -73,12 +73,12 @@ impl Sinks {
                 }
                 SinkKind::Kafka => {
                     let kafka = self.kafka.as_ref().ok_or_else(|| ShipError::SinkNotSetUp { project_id: project_id.clone(), sink: "Kafka" })?;
-                    let topic = project.map_or(project_id.as_str(), |project| project.kafka_topic());
+                    let topic = project.as_ref().map_or(project_id.as_str(), |project| project.kafka_topic());
                     kafka.ship(topic, &self.object_store.node_id, segment.sequence, lines).await?;
                 }
                 SinkKind::Kinesis => {
                     let kinesis = self.kinesis.as_ref().ok_or_else(|| ShipError::SinkNotSetUp { project_id: project_id.clone(), sink: "Kinesis" })?;
-                    let stream = project.map_or(project_id.as_str(), |project| project.kinesis_stream());
+                    let stream = project.as_ref().map_or(project_id.as_str(), |project| project.kinesis_stream());
                     kinesis.ship(stream, &self.object_store.node_id, segment.sequence, lines).await?;
                 }
             }

@@ -1,0 +1,394 @@
+#!/usr/bin/env python3
+"""Create, inspect and delete the clickstream pipeline stacks against a running moto server.
+
+Starts nothing: point it at a moto_server you started, e.g.
+
+    local/.state/venv/bin/moto_server -H 127.0.0.1 -p 15731 &
+    local/.state/venv/bin/python infra/cloudformation/check_on_moto.py --endpoint http://127.0.0.1:15731
+
+Default run, in PipelineLifecycleWorkflow's level order (processing before ingestion inside
+level 1, so that ingestion gets the bucket): creates each template with sample parameters,
+waits until its status leaves *_IN_PROGRESS (CREATE_COMPLETE expected), prints the statuses
+seen, the outputs and which template resources moto created, then deletes the stacks in
+reverse order and waits for DELETE_COMPLETE. Exits 1 on any failure, 2 on bad arguments.
+
+    --variants       also every template with other parameter sets (kinesis/kafka sinks,
+                     an existing VPC, Redshift, no engine, QuickSight principal...)
+    --failure-modes  also the documented failing parameter values: checks that CreateStack
+                     is refused as expected, that the stack is then listed CREATE_IN_PROGRESS,
+                     and that DeleteStack cleans it up (DELETE_COMPLETE, nothing left behind)
+    --updates        also UpdateStack: parameter changes that work on moto 5.2.5 as it is, and
+                     the "No updates are to be performed." refusal
+    --keep           do not delete the stacks of the default run
+
+Needs only boto3 (the local venv has it). AWS credentials default to dummy values.
+"""
+
+import argparse
+import os
+import random
+import string
+import sys
+import time
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TEMPLATES = ("ingestion", "processing", "modeling", "reporting")
+# On AWS the modeling and reporting roles have names (CAPABILITY_NAMED_IAM); moto ignores it.
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def template_body(name):
+    with open(os.path.join(HERE, f"{name}.yaml"), encoding="utf-8") as file:
+        return file.read()
+
+
+def template_resources(name):
+    """Logical ids of the template's resources (a tolerant line scan; no YAML library needed)."""
+    ids, inside = [], False
+    for line in template_body(name).splitlines():
+        if line.startswith("Resources:"):
+            inside = True
+            continue
+        if inside and line and not line.startswith((" ", "#")):
+            break
+        if inside and line.startswith("  ") and not line.startswith("   ") and line.rstrip().endswith(":"):
+            ids.append(line.strip()[:-1])
+    return ids
+
+
+def error_of(error):
+    return error.response["Error"]["Code"], error.response["Error"]["Message"], error.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+class Checker:
+    def __init__(self, endpoint, region, timeout):
+        session = boto3.session.Session(
+            aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+            aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+            region_name=region,
+        )
+        config = botocore.config.Config(retries={"max_attempts": 1})
+        self.client = lambda service: session.client(service, endpoint_url=endpoint, config=config)
+        self.cf = self.client("cloudformation")
+        self.timeout = timeout
+
+    # ------------------------------------------------------------------ primitives
+    def wait(self, stack_id, final):
+        """Poll DescribeStacks until the status leaves *_IN_PROGRESS; returns the statuses seen."""
+        seen, deadline = [], time.monotonic() + self.timeout
+        while True:
+            stack = self.cf.describe_stacks(StackName=stack_id)["Stacks"][0]
+            status = stack["StackStatus"]
+            if not seen or seen[-1][1] != status:
+                seen.append((round(time.monotonic() - self.started, 2), status))
+            if not status.endswith("_IN_PROGRESS"):
+                break
+            if time.monotonic() > deadline:
+                raise CheckFailed(f"{stack['StackName']}: still {status} after {self.timeout}s")
+            time.sleep(0.5)
+        if status != final:
+            raise CheckFailed(f"{stack['StackName']}: {status} ({stack.get('StackStatusReason', '')}), expected {final}")
+        return stack, seen
+
+    def create(self, template, stack_name, parameters, tags):
+        print(f"\n== create {stack_name} from {template}.yaml")
+        for key, value in parameters.items():
+            print(f"   {key} = {value!r}")
+        self.started = time.monotonic()
+        try:
+            stack_id = self.cf.create_stack(
+                StackName=stack_name,
+                TemplateBody=template_body(template),
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+                Capabilities=CAPABILITIES,
+                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+            )["StackId"]
+        except botocore.exceptions.ClientError as error:
+            code, message, http = error_of(error)
+            raise CheckFailed(f"CreateStack {stack_name}: {code} ({http}): {message}")
+        returned = round(time.monotonic() - self.started, 2)
+        stack, seen = self.wait(stack_id, "CREATE_COMPLETE")
+        print(f"   CreateStack returned after {returned}s; statuses (seconds since the call): {seen}")
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
+        for key, value in outputs.items():
+            print(f"   output {key} = {value}")
+        summaries = self.cf.list_stack_resources(StackName=stack_id)["StackResourceSummaries"]
+        # moto lists resources it did not create (condition false, or a type its CloudFormation
+        # does not support) as entries with an empty LogicalResourceId.
+        created = sorted(r["LogicalResourceId"] for r in summaries if r["LogicalResourceId"])
+        not_created = [r for r in template_resources(template) if r not in created]
+        print(f"   resources created ({len(created)}): {', '.join(created)}")
+        print(f"   not created (condition false, or skipped by moto): {', '.join(not_created) or '-'}")
+        return stack_id, outputs
+
+    def delete(self, stack_id, label):
+        """DeleteStack, then poll DescribeStacks by *name* until the stack is gone.
+
+        Not by stack id: moto evaluates outputs lazily, and describing a DELETE_COMPLETE stack
+        by id whose outputs were never read re-creates the resources they reference
+        (ListStackResources by id re-creates all of them). A deleted stack's name answers
+        ValidationError "Stack with id <name> does not exist", on AWS as on moto; ListStacks
+        (which reads no outputs) then gives its final status.
+        """
+        self.started = time.monotonic()
+        stack_name = stack_id.split("/")[1]
+        try:
+            self.cf.delete_stack(StackName=stack_id)
+        except botocore.exceptions.ClientError as error:
+            code, message, http = error_of(error)
+            raise CheckFailed(f"DeleteStack {label}: {code} ({http}): {message}")
+        seen, deadline = [], time.monotonic() + self.timeout
+        while True:
+            try:
+                status = self.cf.describe_stacks(StackName=stack_name)["Stacks"][0]["StackStatus"]
+            except botocore.exceptions.ClientError as error:
+                if "does not exist" not in error_of(error)[1]:
+                    raise
+                status = next(s["StackStatus"] for s in self.cf.list_stacks()["StackSummaries"] if s["StackId"] == stack_id)
+            if not seen or seen[-1][1] != status:
+                seen.append((round(time.monotonic() - self.started, 2), status))
+            if not status.endswith("_IN_PROGRESS"):
+                break
+            if time.monotonic() > deadline:
+                raise CheckFailed(f"{label}: still {status} after {self.timeout}s")
+            time.sleep(0.5)
+        if status != "DELETE_COMPLETE":
+            raise CheckFailed(f"{label}: {status}, expected DELETE_COMPLETE")
+        print(f"== deleted {label}: {seen}")
+
+    # ------------------------------------------------------------------ runs
+    def pipeline(self, project, keep):
+        """The four stacks of one pipeline, outputs passed on as the lifecycle workflow would."""
+        pipeline = f"pipeline-{project}"
+        name = lambda level: f"clickstream-{project.replace('_', '-')}-{level}"
+        tags = {"clickstream:pipeline-id": pipeline, "clickstream:project-id": project}
+        common = {"PipelineId": pipeline, "ProjectId": project}
+        created = []
+
+        def delete_all(strict):
+            for stack_id, label in reversed(created):
+                try:
+                    self.delete(stack_id, label)
+                except (CheckFailed, botocore.exceptions.ClientError) as error:
+                    if strict:
+                        raise
+                    print(f"   (cleanup) {error}", file=sys.stderr)
+
+        try:
+            processing, out_p = self.create("processing", name("processing"), {**common, "EtlIntervalSeconds": "300", "RetentionDays": "365"}, tags)
+            created.append((processing, name("processing")))
+            ingestion, out_i = self.create("ingestion", name("ingestion"), {**common, "SinkType": "s3", "DataBucketName": out_p["DataBucketName"]}, tags)
+            created.append((ingestion, name("ingestion")))
+            self.expect(out_i["IngestEndpoint"].startswith(("http://", "https://")), f"IngestEndpoint is a URL: {out_i['IngestEndpoint']}")
+            self.expect("KinesisStreamName" not in out_i, "no KinesisStreamName with SinkType=s3")
+            modeling, out_m = self.create("modeling", name("modeling"), {**common, "Engine": "athena", "DataBucketName": out_p["DataBucketName"]}, tags)
+            created.append((modeling, name("modeling")))
+            reporting, _ = self.create(
+                "reporting",
+                name("reporting"),
+                {**common, "Engine": out_m["Engine"], "GlueDatabaseName": out_m["GlueDatabaseName"], "AthenaWorkGroupName": out_m["AthenaWorkGroupName"], "DataBucketName": out_p["DataBucketName"]},
+                tags,
+            )
+            created.append((reporting, name("reporting")))
+        except BaseException:
+            delete_all(strict=False)
+            raise
+        if not keep:
+            delete_all(strict=True)
+
+    def variants(self, project):
+        ec2 = self.client("ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+        subnets = [
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.77.{i}.0/24", AvailabilityZone=f"{self.cf.meta.region_name}{az}")["Subnet"]["SubnetId"]
+            for i, az in enumerate("ab")
+        ]
+        common = {"PipelineId": f"pipeline-{project}", "ProjectId": project}
+        cases = [
+            ("ingestion", {"SinkType": "kinesis", "KinesisShardCount": "2", "DataBucketName": "clickstream-check-data", "AppIds": "web_app,ios_app"}, ["KinesisStreamName"]),
+            ("ingestion", {"SinkType": "kafka", "KafkaTopic": "events", "KafkaBrokers": "b-1.msk:9092,b-2.msk:9092", "DataBucketName": "clickstream-check-data", "EnableAutoScaling": "false"}, []),
+            ("ingestion", {"VpcId": vpc, "SubnetIds": ",".join(subnets), "IngestDomainName": "collect.example.com", "DesiredCount": "2"}, []),
+            ("processing", {"DataBucketName": f"clickstream-{project.replace('_', '-')}-data", "AppIds": "web_app", "TemporalAddress": "https://ns.tmprl.cloud:7233"}, []),
+            ("processing", {"VpcId": vpc, "SubnetIds": ",".join(subnets), "WorkerCount": "2"}, []),
+            ("modeling", {"Engine": "redshift", "RedshiftWorkgroupName": "clickstream", "DataBucketName": "clickstream-check-data", "EnableAthena": "true"}, ["RedshiftCopyRoleArn", "GlueDatabaseName"]),
+            ("modeling", {"Engine": "redshift", "CreateRedshiftServerless": "true"}, ["RedshiftWorkgroupName"]),
+            ("modeling", {"Engine": "none"}, []),
+            ("reporting", {"Engine": "redshift", "RedshiftWorkgroupName": "clickstream", "QuickSightPrincipalArn": f"arn:aws:quicksight:{self.cf.meta.region_name}:123456789012:user/default/admin"}, ["QuickSightPrincipalArn", "DataSourceRoleArn"]),
+            ("reporting", {"Engine": "none"}, []),
+        ]
+        for number, (template, extra, expected_outputs) in enumerate(cases, 1):
+            label = f"clickstream-{project.replace('_', '-')}-{template}-variant{number}"
+            stack_id, outputs = self.create(template, label, {**common, **extra}, {})
+            try:
+                for key in expected_outputs:
+                    self.expect(key in outputs, f"output {key} present")
+            finally:
+                self.delete(stack_id, label)
+
+    def update(self, stack_id, template, parameters, label):
+        self.started = time.monotonic()
+        self.cf.update_stack(
+            StackName=stack_id,
+            TemplateBody=template_body(template),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            Capabilities=CAPABILITIES,
+        )
+        stack, seen = self.wait(stack_id, "UPDATE_COMPLETE")
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
+        print(f"   update {label}: {seen}")
+        return outputs
+
+    def updates(self, project):
+        """UpdateStack with the changes a pipeline update makes (ones moto 5.2.5 handles as it is)."""
+        common = {"PipelineId": f"pipeline-{project}", "ProjectId": project}
+        ssm = self.client("ssm")
+        config = lambda level: ssm.get_parameter(Name=f"/clickstream/{project}/{level}/config")["Parameter"]["Value"]
+        base = f"clickstream-{project.replace('_', '-')}"
+
+        stack_id, _ = self.create("processing", f"{base}-processing-update", common, {})
+        try:
+            self.update(stack_id, "processing", {**common, "EtlIntervalSeconds": "900", "RetentionDays": "30", "WorkerImage": "clickstream:v2"}, "EtlIntervalSeconds=900 RetentionDays=30 WorkerImage=clickstream:v2")
+            self.expect("etl_interval_seconds = 900" in config("processing") and "retention_days = 30" in config("processing"), "the worker's settings follow")
+            # Every parameter again, with its current value: nothing changes.
+            current = self.cf.describe_stacks(StackName=stack_id)["Stacks"][0]["Parameters"]
+            try:
+                self.cf.update_stack(StackName=stack_id, TemplateBody=template_body("processing"), Parameters=[{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True} for p in current], Capabilities=CAPABILITIES)
+                raise CheckFailed("an update without changes was accepted")
+            except botocore.exceptions.ClientError as error:
+                code, message, http = error_of(error)
+                print(f"   update without changes: HTTP {http} {code}: {message}")
+                self.expect(code == "ValidationError" and message == "No updates are to be performed.", "ValidationError 'No updates are to be performed.'")
+        finally:
+            self.delete(stack_id, f"{base}-processing-update")
+
+        stack_id, _ = self.create("ingestion", f"{base}-ingestion-update", {**common, "DataBucketName": "clickstream-check-data"}, {})
+        try:
+            outputs = self.update(stack_id, "ingestion", {**common, "DataBucketName": "clickstream-check-data", "SinkType": "kinesis", "KinesisShardCount": "2", "DesiredCount": "2"}, "SinkType=kinesis KinesisShardCount=2 DesiredCount=2")
+            self.expect(outputs.get("KinesisStreamName") == f"clickstream-{project}", "KinesisStreamName output")
+            self.expect('sink = "kinesis"' in config("ingestion"), "the collector's settings follow")
+        finally:
+            self.delete(stack_id, f"{base}-ingestion-update")
+
+        stack_id, _ = self.create("modeling", f"{base}-modeling-update", common, {})
+        try:
+            outputs = self.update(stack_id, "modeling", {**common, "Engine": "redshift", "RedshiftWorkgroupName": "clickstream"}, "Engine=redshift")
+            self.expect(outputs.get("RedshiftWorkgroupName") == "clickstream" and "RedshiftCopyRoleArn" in outputs, "Redshift outputs")
+            self.expect('workgroup_name = "clickstream"' in config("modeling"), "the warehouse settings follow")
+        finally:
+            self.delete(stack_id, f"{base}-modeling-update")
+
+        stack_id, _ = self.create("reporting", f"{base}-reporting-update", common, {})
+        try:
+            principal = f"arn:aws:quicksight:{self.cf.meta.region_name}:123456789012:group/default/analysts"
+            outputs = self.update(stack_id, "reporting", {**common, "QuickSightPrincipalArn": principal}, "QuickSightPrincipalArn")
+            self.expect(outputs.get("QuickSightPrincipalArn") == principal and principal in config("reporting"), "the principal follows")
+        finally:
+            self.delete(stack_id, f"{base}-reporting-update")
+
+    def failure_modes(self, project):
+        """The documented failing values: CreateStack refused, stack left CREATE_IN_PROGRESS, DeleteStack cleans up."""
+        common = {"PipelineId": f"pipeline-{project}", "ProjectId": project}
+        cases = [
+            ("processing", {"DataBucketName": "ab"}, "InvalidBucketName"),
+            ("ingestion", {"PermissionsBoundaryArn": "not-an-arn"}, "InvalidParameterValue"),
+            ("modeling", {"Engine": "redshift", "PermissionsBoundaryArn": "not-an-arn"}, "InvalidParameterValue"),
+            ("reporting", {"PermissionsBoundaryArn": "not-an-arn"}, "InvalidParameterValue"),
+        ]
+        for template, extra, expected_code in cases:
+            label = f"clickstream-{project.replace('_', '-')}-{template}-failing"
+            print(f"\n== failure mode: {template}.yaml with {extra}")
+            self.started = time.monotonic()
+            try:
+                stack_id = self.cf.create_stack(
+                    StackName=label,
+                    TemplateBody=template_body(template),
+                    Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in {**common, **extra}.items()],
+                    Capabilities=CAPABILITIES,
+                )["StackId"]
+            except botocore.exceptions.ClientError as error:
+                # moto 5.2.5 as it is: the failed resource's error comes back from CreateStack
+                # and the stack stays CREATE_IN_PROGRESS.
+                code, message, http = error_of(error)
+                print(f"   CreateStack refused: HTTP {http} {code}: {message}")
+                self.expect(code == expected_code, f"error code {expected_code}")
+                listed = [s for s in self.cf.list_stacks()["StackSummaries"] if s["StackName"] == label and s["StackStatus"] != "DELETE_COMPLETE"]
+                print(f"   ListStacks: {[(s['StackName'], s['StackStatus']) for s in listed]}")
+                self.expect(len(listed) == 1 and listed[0]["StackStatus"] == "CREATE_IN_PROGRESS", "the stack is listed, CREATE_IN_PROGRESS")
+                stack_id = listed[0]["StackId"]
+                status = self.cf.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]
+                print(f"   DescribeStacks: {status}")
+            else:
+                # moto with moto_cfn_fixes.apply_create_rollback(), or AWS: CreateStack accepted,
+                # then CREATE_FAILED on the resource and the stack rolled back.
+                stack, seen = self.wait(stack_id, "ROLLBACK_COMPLETE")
+                print(f"   CreateStack accepted; statuses: {seen}; reason: {stack.get('StackStatusReason')}")
+                failed = [e for e in self.cf.describe_stack_events(StackName=stack_id)["StackEvents"] if e["ResourceStatus"] == "CREATE_FAILED"]
+                for event in failed:
+                    print(f"   event {event['LogicalResourceId']} {event['ResourceType']} CREATE_FAILED: {event.get('ResourceStatusReason')}")
+                self.expect(any(expected_code in (e.get("ResourceStatusReason") or "") for e in failed), f"a CREATE_FAILED event naming {expected_code}")
+            before = self.leftovers(project, stack_id)
+            print(f"   created before the failure (or lazily by DescribeStacks): {before}")
+            self.delete(stack_id, label)
+            after = self.leftovers(project, stack_id)
+            print(f"   left after DeleteStack: {after}")
+            self.expect(not any(after.values()), "nothing of the project left behind")
+
+    def leftovers(self, project, stack_id):
+        """The project's log groups and SSM parameters, and the stack's roles (named after the
+        stack name by CloudFormation, or after the stack id's uuid by modeling/reporting)."""
+        logs, ssm, iam = self.client("logs"), self.client("ssm"), self.client("iam")
+        stack_name, stack_uuid = stack_id.split("/")[1], stack_id.split("/")[2]
+        return {
+            "log_groups": [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix=f"/clickstream/{project}/")["logGroups"]],
+            "ssm_parameters": [p["Name"] for p in ssm.get_parameters_by_path(Path=f"/clickstream/{project}", Recursive=True)["Parameters"]],
+            "roles": [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(stack_name[:20]) or stack_uuid in r["RoleName"]],
+        }
+
+    @staticmethod
+    def expect(condition, what):
+        if not condition:
+            raise CheckFailed(f"expected: {what}")
+        print(f"   ok: {what}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--endpoint", required=True, help="moto server, e.g. http://127.0.0.1:15731")
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--project-id", default="check_" + "".join(random.choices(string.ascii_lowercase + string.digits, k=6)), help="project id of the sample pipeline (random by default)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a stack status")
+    parser.add_argument("--variants", action="store_true")
+    parser.add_argument("--failure-modes", action="store_true")
+    parser.add_argument("--updates", action="store_true")
+    parser.add_argument("--keep", action="store_true")
+    arguments = parser.parse_args()
+
+    checker = Checker(arguments.endpoint, arguments.region, arguments.timeout)
+    try:
+        checker.pipeline(arguments.project_id, arguments.keep)
+        if arguments.variants:
+            checker.variants(arguments.project_id)
+        if arguments.updates:
+            checker.updates(arguments.project_id)
+        if arguments.failure_modes:
+            checker.failure_modes(arguments.project_id)
+    except CheckFailed as failure:
+        print(f"\nFAILED: {failure}", file=sys.stderr)
+        return 1
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+        print(f"\nFAILED: {error}", file=sys.stderr)
+        return 1
+    print("\nall stacks created and deleted as expected")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,277 @@
+//! The production provisioner: each level is one or two CloudFormation stacks from the
+//! templates in `control.templates_dir`, named `<stack_prefix>-<project>-<template>`.
+//!
+//! | level | stacks, in order |
+//! |---|---|
+//! | ingestion and processing | `processing` (data bucket, worker), then `ingestion` (collector, buffer; it takes the bucket) |
+//! | modeling | `modeling` (Redshift, Glue database) |
+//! | reporting | `reporting` (QuickSight) |
+//!
+//! Deploying creates a missing stack or updates an existing one ("no updates" is success),
+//! then polls DescribeStacks until the stack settles; the activity heartbeats meanwhile. A
+//! stack that ends anywhere but `CREATE_COMPLETE`/`UPDATE_COMPLETE`, or that CloudFormation
+//! refuses, fails the deployment without retry; the workflow then rolls the level back.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use aws_sdk_cloudformation::{
+    Client,
+    error::DisplayErrorContext,
+    types::{Capability, Parameter, Stack, StackStatus as CfnStackStatus},
+};
+use clickstream_activities::errors::ActivityFailure;
+use clickstream_core::{
+    Config,
+    config::{SinkKind, WarehouseKind},
+    control_model::{PipelineLevel, StackStatus},
+};
+use clickstream_workflows::types::{PipelineLevelInput, PipelineLevelOutcome};
+
+use super::Provisioner;
+
+/// Pause between two DescribeStacks calls of a stack still in progress.
+pub const STACK_POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+pub struct CloudFormationProvisioner {
+    pub config: Arc<Config>,
+    pub client: Client,
+}
+
+/// A stack as seen by DescribeStacks: `None` when it does not exist.
+struct StackView {
+    status: CfnStackStatus,
+    reason: String,
+    outputs: HashMap<String, String>,
+}
+
+fn view(stack: &Stack) -> StackView {
+    let outputs = stack.outputs().iter().filter_map(|output| Some((output.output_key()?.to_string(), output.output_value()?.to_string()))).collect();
+    StackView { status: stack.stack_status().cloned().unwrap_or(CfnStackStatus::CreateInProgress), reason: stack.stack_status_reason().unwrap_or_default().to_string(), outputs }
+}
+
+fn unavailable(action: &str, error: impl std::fmt::Debug + std::error::Error + 'static) -> ActivityFailure {
+    ActivityFailure::ProvisionerUnavailable(format!("CloudFormation {action}: {}", DisplayErrorContext(error)))
+}
+
+/// Whether an API error is CloudFormation refusing the request (a bad template or parameter,
+/// a resource that cannot be created) rather than a transient failure.
+fn is_refusal<E: aws_sdk_cloudformation::error::ProvideErrorMetadata>(error: &aws_sdk_cloudformation::error::SdkError<E>) -> bool {
+    let Some(service) = error.as_service_error() else { return false };
+    let code = service.code().unwrap_or_default();
+    !matches!(code, "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "ServiceUnavailable" | "InternalFailure")
+}
+
+fn is_in_progress(status: &CfnStackStatus) -> bool {
+    status.as_str().ends_with("_IN_PROGRESS")
+}
+
+impl CloudFormationProvisioner {
+    pub async fn connect(config: Arc<Config>) -> CloudFormationProvisioner {
+        let sdk = clickstream_control::dynamodb::sdk_config(&config.control.cloudformation_region, &config.control.cloudformation_endpoint).await;
+        CloudFormationProvisioner { client: Client::new(&sdk), config }
+    }
+
+    /// Stack names allow letters, digits and `-` only.
+    pub fn stack_name(&self, project_id: &str, template: &str) -> String {
+        format!("{}-{}-{template}", self.config.control.stack_prefix, project_id.replace('_', "-"))
+    }
+
+    fn templates(level: PipelineLevel) -> &'static [&'static str] {
+        match level {
+            PipelineLevel::IngestionProcessing => &["processing", "ingestion"],
+            PipelineLevel::Modeling => &["modeling"],
+            PipelineLevel::Reporting => &["reporting"],
+        }
+    }
+
+    async fn describe(&self, name: &str) -> Result<Option<StackView>, ActivityFailure> {
+        match self.client.describe_stacks().stack_name(name).send().await {
+            Ok(described) => Ok(described.stacks().first().map(view).filter(|stack| stack.status != CfnStackStatus::DeleteComplete)),
+            // DescribeStacks answers a ValidationError "Stack with id … does not exist".
+            Err(error) if error.as_service_error().and_then(|service| aws_sdk_cloudformation::error::ProvideErrorMetadata::message(service)).is_some_and(|message| message.contains("does not exist")) => Ok(None),
+            Err(error) => Err(unavailable("DescribeStacks", error)),
+        }
+    }
+
+    /// Polls until the stack is no longer in progress; `None` once it is gone.
+    async fn settle(&self, name: &str) -> Result<Option<StackView>, ActivityFailure> {
+        loop {
+            match self.describe(name).await? {
+                Some(stack) if is_in_progress(&stack.status) => tokio::time::sleep(STACK_POLL_INTERVAL).await,
+                settled => return Ok(settled),
+            }
+        }
+    }
+
+    /// The parameters of one template from the spec, the configuration and what earlier
+    /// stacks of the pipeline output; `control.stack_parameters.<template>` adds or overrides.
+    fn parameters(&self, template: &str, level: &PipelineLevelInput, earlier_outputs: &HashMap<String, String>) -> Vec<Parameter> {
+        let spec = &level.spec;
+        let config = &self.config;
+        let mut values: Vec<(&str, String)> = vec![("PipelineId", level.pipeline_id.clone()), ("ProjectId", level.project_id.clone())];
+        let data_bucket = earlier_outputs.get("DataBucketName").cloned().unwrap_or_default();
+        let engine = match (spec.modeling.engine, spec.modeling.athena) {
+            (WarehouseKind::Redshift, _) => "redshift",
+            (WarehouseKind::Duckdb, true) => "athena",
+            (WarehouseKind::Duckdb, false) => "none",
+        };
+        match template {
+            "processing" => {
+                let schedule = &spec.processing.schedule;
+                values.push(("EtlIntervalSeconds", schedule.interval_seconds.unwrap_or(3600).to_string()));
+                values.push(("EtlBufferSeconds", spec.processing.buffer_seconds.to_string()));
+                values.push(("RetentionDays", spec.processing.retention_days.to_string()));
+                values.push(("TemporalAddress", config.temporal.address.clone()));
+                values.push(("TemporalNamespace", config.temporal.namespace.clone()));
+            }
+            "ingestion" => {
+                let sink = match spec.ingestion.sink {
+                    SinkKind::S3 => "s3",
+                    SinkKind::Kafka => "kafka",
+                    SinkKind::Kinesis => "kinesis",
+                };
+                values.push(("SinkType", sink.into()));
+                values.push(("KinesisShardCount", spec.ingestion.kinesis.shard_count.to_string()));
+                values.push(("KafkaTopic", spec.ingestion.kafka.topic.clone()));
+                values.push(("DataBucketName", data_bucket));
+            }
+            "modeling" => {
+                values.push(("Engine", engine.into()));
+                values.push(("EnableAthena", spec.modeling.athena.to_string()));
+                values.push(("RedshiftWorkgroupName", config.warehouse.redshift.workgroup_name.clone()));
+                values.push(("DataBucketName", data_bucket));
+            }
+            "reporting" => {
+                values.push(("Engine", engine.into()));
+                values.push(("RedshiftWorkgroupName", config.warehouse.redshift.workgroup_name.clone()));
+                values.push(("DataBucketName", data_bucket));
+            }
+            _ => {}
+        }
+        let overrides = config.control.stack_parameters.get(template);
+        let mut parameters: Vec<Parameter> = values
+            .into_iter()
+            .filter(|(key, _)| overrides.is_none_or(|overrides| !overrides.contains_key(*key)))
+            .map(|(key, value)| Parameter::builder().parameter_key(key).parameter_value(value).build())
+            .collect();
+        for (key, value) in overrides.into_iter().flatten() {
+            parameters.push(Parameter::builder().parameter_key(key).parameter_value(value).build());
+        }
+        parameters
+    }
+
+    fn template_body(&self, template: &str) -> Result<String, ActivityFailure> {
+        let path = self.config.control.templates_dir.join(format!("{template}.yaml"));
+        std::fs::read_to_string(&path).map_err(|error| ActivityFailure::ProvisionFailed(format!("cannot read the template {}: {error}", path.display())))
+    }
+
+    /// Creates or updates one stack and waits for it; its outputs on success.
+    async fn deploy_stack(&self, name: &str, template: &str, parameters: Vec<Parameter>) -> Result<StackView, ActivityFailure> {
+        let body = self.template_body(template)?;
+        let capabilities = [Capability::CapabilityIam, Capability::CapabilityNamedIam];
+        let existing = self.settle(name).await?;
+        let failed = |reason: String| ActivityFailure::ProvisionFailed(format!("stack {name}: {reason}"));
+        match existing {
+            // A stack whose creation failed cannot be updated: remove it and create anew.
+            Some(stack) if matches!(stack.status, CfnStackStatus::RollbackComplete | CfnStackStatus::RollbackFailed | CfnStackStatus::CreateFailed) => {
+                self.delete_stack(name).await?;
+                return Box::pin(self.deploy_stack(name, template, parameters)).await;
+            }
+            Some(_) => {
+                let updated = self.client.update_stack().stack_name(name).template_body(body).set_parameters(Some(parameters)).set_capabilities(Some(capabilities.to_vec())).send().await;
+                match updated {
+                    Ok(_) => {}
+                    Err(error) if error.as_service_error().and_then(|service| aws_sdk_cloudformation::error::ProvideErrorMetadata::message(service)).is_some_and(|message| message.contains("No updates are to be performed")) => {}
+                    Err(error) if is_refusal(&error) => return Err(failed(format!("UpdateStack refused: {}", DisplayErrorContext(error)))),
+                    Err(error) => return Err(unavailable("UpdateStack", error)),
+                }
+            }
+            None => {
+                let created = self
+                    .client
+                    .create_stack()
+                    .stack_name(name)
+                    .template_body(body)
+                    .set_parameters(Some(parameters))
+                    .set_capabilities(Some(capabilities.to_vec()))
+                    .tags(aws_sdk_cloudformation::types::Tag::builder().key("clickstream:managed-by").value("PipelineLifecycleWorkflow").build())
+                    .send()
+                    .await;
+                match created {
+                    Ok(_) => {}
+                    Err(error) if is_refusal(&error) => return Err(failed(format!("CreateStack refused: {}", DisplayErrorContext(error)))),
+                    Err(error) => return Err(unavailable("CreateStack", error)),
+                }
+            }
+        }
+        let settled = self.settle(name).await?.ok_or_else(|| failed("disappeared while it was deployed".into()))?;
+        match settled.status {
+            CfnStackStatus::CreateComplete | CfnStackStatus::UpdateComplete => Ok(settled),
+            other => Err(failed(format!("ended in {}: {}", other.as_str(), settled.reason))),
+        }
+    }
+
+    /// Deletes a stack (whatever state it is in) and waits until it is gone.
+    async fn delete_stack(&self, name: &str) -> Result<StackStatus, ActivityFailure> {
+        if self.describe(name).await?.is_none() {
+            return Ok(StackStatus { name: name.into(), state: "DELETE_COMPLETE".into(), reason: "did not exist".into() });
+        }
+        self.client.delete_stack().stack_name(name).send().await.map_err(|error| unavailable("DeleteStack", error))?;
+        match self.settle(name).await? {
+            None => Ok(StackStatus { name: name.into(), state: "DELETE_COMPLETE".into(), reason: String::new() }),
+            Some(stack) if stack.status == CfnStackStatus::DeleteFailed => Err(ActivityFailure::ProvisionFailed(format!("stack {name} could not be deleted: {}", stack.reason))),
+            Some(stack) => Err(ActivityFailure::ProvisionerUnavailable(format!("stack {name} is still {} after DeleteStack", stack.status.as_str()))),
+        }
+    }
+
+    /// The outputs of the level-1 stacks later templates take (the data bucket).
+    async fn outputs_of_processing(&self, project_id: &str) -> Result<HashMap<String, String>, ActivityFailure> {
+        Ok(self.describe(&self.stack_name(project_id, "processing")).await?.map(|stack| stack.outputs).unwrap_or_default())
+    }
+
+    async fn delete_level(&self, level: &PipelineLevelInput) -> Result<PipelineLevelOutcome, ActivityFailure> {
+        let mut stacks = Vec::new();
+        for template in Self::templates(level.level).iter().rev() {
+            stacks.push(self.delete_stack(&self.stack_name(&level.project_id, template)).await?);
+        }
+        Ok(PipelineLevelOutcome { stacks })
+    }
+}
+
+#[async_trait::async_trait]
+impl Provisioner for CloudFormationProvisioner {
+    async fn deploy(&self, level: &PipelineLevelInput) -> Result<PipelineLevelOutcome, ActivityFailure> {
+        let mut outputs = self.outputs_of_processing(&level.project_id).await?;
+        let mut stacks = Vec::new();
+        for template in Self::templates(level.level) {
+            let name = self.stack_name(&level.project_id, template);
+            let parameters = self.parameters(template, level, &outputs);
+            let deployed = self.deploy_stack(&name, template, parameters).await?;
+            tracing::info!(stack = %name, status = deployed.status.as_str(), "stack deployed");
+            stacks.push(StackStatus { name, state: deployed.status.as_str().into(), reason: deployed.reason });
+            outputs.extend(deployed.outputs);
+        }
+        Ok(PipelineLevelOutcome { stacks })
+    }
+
+    async fn roll_back(&self, level: &PipelineLevelInput) -> Result<PipelineLevelOutcome, ActivityFailure> {
+        if !level.existed_before {
+            return self.delete_level(level).await;
+        }
+        // CloudFormation rolls a failed update back itself: wait for it and report.
+        let mut stacks = Vec::new();
+        for template in Self::templates(level.level) {
+            let name = self.stack_name(&level.project_id, template);
+            let state = match self.settle(&name).await? {
+                Some(stack) => StackStatus { name, state: stack.status.as_str().into(), reason: stack.reason },
+                None => StackStatus { name, state: "DELETE_COMPLETE".into(), reason: "missing".into() },
+            };
+            stacks.push(state);
+        }
+        Ok(PipelineLevelOutcome { stacks })
+    }
+
+    async fn delete(&self, level: &PipelineLevelInput) -> Result<PipelineLevelOutcome, ActivityFailure> {
+        self.delete_level(level).await
+    }
+}
