@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use clickstream_core::{
     Config,
     config::ProjectConfig,
-    control_model::{App, Pipeline, PipelinePhase, project_config_of_pipeline},
+    control_model::{App, Pipeline, PipelinePhase, project_config_of_spec},
 };
 
 use crate::store::{ControlStore, StoreError, StoredPipelineStatus};
@@ -23,7 +23,7 @@ pub async fn projects_of_store(store: &ControlStore) -> Result<Vec<ProjectConfig
             continue;
         }
         let app_ids = apps.iter().filter(|app| app.project_id == pipeline.project_id).map(|app| app.id.clone()).collect();
-        projects.push(project_config_of_pipeline(&pipeline, app_ids));
+        projects.push(project_config_of_spec(&pipeline.project_id, &pipeline.spec, app_ids));
     }
     Ok(projects)
 }
@@ -36,6 +36,15 @@ pub async fn refresh_live_projects(config: &Config, store: &ControlStore) -> Res
         tracing::info!(projects = count, "projects of the control store refreshed");
     }
     Ok(())
+}
+
+/// Refreshes once after a change this process made (it serves the change at once; the other
+/// processes within `control.refresh_seconds`); a failure is only logged, the periodic
+/// refresh tries again.
+pub async fn refresh_live_projects_after(change: &str, config: &Config, store: &ControlStore) {
+    if let Err(error) = refresh_live_projects(config, store).await {
+        tracing::warn!(%error, %change, "cannot refresh the live projects; the periodic refresh will");
+    }
 }
 
 /// Refreshes `config.live_projects` every `control.refresh_seconds` until the process ends;

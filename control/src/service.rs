@@ -180,8 +180,7 @@ impl ControlPlane {
     pub async fn create_project(&self, new: NewProject) -> Result<Project, ControlError> {
         let mut errors = FieldErrors::new();
         validation::check_project_id(&new.id, &mut errors);
-        validation::check_name(&new.name, &mut errors);
-        validation::check_description(&new.description, &mut errors);
+        validation::check_name_and_description(&new.name, &new.description, &mut errors);
         invalid_unless_empty(errors)?;
         if self.config.projects.iter().any(|project| project.id == new.id) {
             return Err(ControlError::Conflict(format!("project `{}` is defined in the configuration file", new.id)));
@@ -192,8 +191,7 @@ impl ControlPlane {
 
     pub async fn update_project(&self, project_id: &str, changes: ProjectChanges) -> Result<Project, ControlError> {
         let mut errors = FieldErrors::new();
-        validation::check_name(&changes.name, &mut errors);
-        validation::check_description(&changes.description, &mut errors);
+        validation::check_name_and_description(&changes.name, &changes.description, &mut errors);
         invalid_unless_empty(errors)?;
         let mut project = self.project(project_id).await?;
         project.name = changes.name;
@@ -229,8 +227,7 @@ impl ControlPlane {
     pub async fn create_app(&self, project_id: &str, new: NewApp) -> Result<App, ControlError> {
         let mut errors = FieldErrors::new();
         validation::check_app_id(&new.id, &mut errors);
-        validation::check_name(&new.name, &mut errors);
-        validation::check_description(&new.description, &mut errors);
+        validation::check_name_and_description(&new.name, &new.description, &mut errors);
         validation::check_timezone(&new.timezone, &mut errors);
         invalid_unless_empty(errors)?;
         self.project(project_id).await?;
@@ -246,8 +243,7 @@ impl ControlPlane {
 
     pub async fn update_app(&self, app_id: &str, changes: AppChanges) -> Result<App, ControlError> {
         let mut errors = FieldErrors::new();
-        validation::check_name(&changes.name, &mut errors);
-        validation::check_description(&changes.description, &mut errors);
+        validation::check_name_and_description(&changes.name, &changes.description, &mut errors);
         validation::check_timezone(&changes.timezone, &mut errors);
         invalid_unless_empty(errors)?;
         let mut app = self.app(app_id).await?;
@@ -358,8 +354,7 @@ impl ControlPlane {
     pub async fn create_plugin(&self, new: NewPlugin) -> Result<Plugin, ControlError> {
         let mut errors = FieldErrors::new();
         validation::check_plugin_id(&new.id, &mut errors);
-        validation::check_name(&new.name, &mut errors);
-        validation::check_description(&new.description, &mut errors);
+        validation::check_name_and_description(&new.name, &new.description, &mut errors);
         validation::check_module_uri(&new.module_uri, &mut errors);
         invalid_unless_empty(errors)?;
         Self::refuse_built_in(&new.id)?;
@@ -370,8 +365,7 @@ impl ControlPlane {
     pub async fn update_plugin(&self, plugin_id: &str, changes: PluginChanges) -> Result<Plugin, ControlError> {
         Self::refuse_built_in(plugin_id)?;
         let mut errors = FieldErrors::new();
-        validation::check_name(&changes.name, &mut errors);
-        validation::check_description(&changes.description, &mut errors);
+        validation::check_name_and_description(&changes.name, &changes.description, &mut errors);
         validation::check_module_uri(&changes.module_uri, &mut errors);
         invalid_unless_empty(errors)?;
         let mut plugin = self.plugin(plugin_id).await?;
@@ -397,9 +391,8 @@ impl ControlPlane {
     // Display names.
 
     pub async fn display_names(&self, app_id: &str) -> Result<Vec<DisplayName>, ControlError> {
-        let prefix = StoredDisplayName::key_prefix(app_id);
         let stored = self.store.list::<StoredDisplayName>().await?;
-        Ok(stored.into_iter().filter(|name| name.app_id == app_id && crate::store::Record::key(name).starts_with(&prefix)).map(|name| name.display_name).collect())
+        Ok(stored.into_iter().filter(|name| name.app_id == app_id).map(|name| name.display_name).collect())
     }
 
     /// Sets display names (each replaces the one of the same kind and name).

@@ -131,16 +131,10 @@ pub struct StoredDisplayName {
     pub display_name: DisplayName,
 }
 
-impl StoredDisplayName {
-    pub fn key_prefix(app_id: &str) -> String {
-        format!("{app_id}/")
-    }
-}
-
 impl Record for StoredDisplayName {
     const KIND: &'static str = "display_name";
     fn key(&self) -> String {
-        format!("{}{}/{}", Self::key_prefix(&self.app_id), self.display_name.kind.name(), self.display_name.name)
+        format!("{}/{}/{}", self.app_id, self.display_name.kind.name(), self.display_name.name)
     }
     fn stamp_mut(&mut self) -> Option<&mut Stamp> {
         None

@@ -48,6 +48,12 @@ pub fn check_description(description: &str, errors: &mut FieldErrors) {
     }
 }
 
+/// What every named record (project, app, plugin) asks of its name and description.
+pub fn check_name_and_description(name: &str, description: &str, errors: &mut FieldErrors) {
+    check_name(name, errors);
+    check_description(description, errors);
+}
+
 pub fn check_timezone(timezone: &str, errors: &mut FieldErrors) {
     if timezone.parse::<chrono_tz::Tz>().is_err() {
         errors.insert("timezone".into(), format!("`{timezone}` is not an IANA time zone such as `UTC` or `Asia/Shanghai`"));

@@ -75,6 +75,11 @@ impl LiveProjects {
         *current = Arc::new(projects);
         true
     }
+
+    /// The store project an app belongs to.
+    pub fn project_of_app(&self, app_id: &str) -> Option<ProjectConfig> {
+        self.snapshot().iter().find(|project| project.apps.iter().any(|app| app == app_id)).cloned()
+    }
 }
 
 /// Where the control plane keeps projects, apps, pipelines, plugins and display names, and
@@ -773,7 +778,10 @@ impl Config {
 
     /// The project an app belongs to, if the app is registered (in the file or the store).
     pub fn project_of_app(&self, app_id: &str) -> Option<ProjectConfig> {
-        self.all_projects().into_iter().find(|project| project.apps.iter().any(|app| app == app_id))
+        match self.projects.iter().find(|project| project.apps.iter().any(|app| app == app_id)) {
+            Some(project) => Some(project.clone()),
+            None => self.live_projects.project_of_app(app_id),
+        }
     }
 
     /// The file's projects, then the store's (a store project never shadows a file one).

@@ -372,12 +372,12 @@ pub struct DisplayName {
     pub description: String,
 }
 
-/// The processing configuration of a store pipeline, in the form the ETL, the collector and the
-/// warehouse read (the same as a `[[projects]]` table of the configuration file).
-pub fn project_config_of_pipeline(pipeline: &Pipeline, app_ids: Vec<String>) -> ProjectConfig {
-    let spec = &pipeline.spec;
+/// The processing configuration of a project's pipeline spec, in the form the ETL, the
+/// collector and the warehouse read (the same as a `[[projects]]` table of the configuration
+/// file).
+pub fn project_config_of_spec(project_id: &str, spec: &PipelineSpec, app_ids: Vec<String>) -> ProjectConfig {
     ProjectConfig {
-        id: pipeline.project_id.clone(),
+        id: project_id.to_string(),
         apps: app_ids,
         etl_interval_seconds: spec.processing.schedule.interval_seconds.unwrap_or(3600),
         etl_buffer_seconds: spec.processing.buffer_seconds,

@@ -207,6 +207,19 @@ impl MotoServer {
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
     }
 
+    /// Creates a confirmed user in a Cognito pool (and in `group`, when given) and signs it in
+    /// through `client_id`: its ID token, signed by the pool's key.
+    pub async fn cognito_id_token(&self, pool_id: &str, client_id: &str, user: &str, group: Option<&str>) -> String {
+        self.cognito("AdminCreateUser", serde_json::json!({"UserPoolId": pool_id, "Username": user, "TemporaryPassword": "Temp-pass-1!", "MessageAction": "SUPPRESS"})).await;
+        self.cognito("AdminSetUserPassword", serde_json::json!({"UserPoolId": pool_id, "Username": user, "Password": "Real-pass-1!", "Permanent": true})).await;
+        if let Some(group) = group {
+            self.cognito("AdminAddUserToGroup", serde_json::json!({"UserPoolId": pool_id, "Username": user, "GroupName": group})).await;
+        }
+        let sign_in = serde_json::json!({"UserPoolId": pool_id, "ClientId": client_id, "AuthFlow": "ADMIN_USER_PASSWORD_AUTH", "AuthParameters": {"USERNAME": user, "PASSWORD": "Real-pass-1!"}});
+        let authenticated = self.cognito("AdminInitiateAuth", sign_in).await;
+        authenticated["AuthenticationResult"]["IdToken"].as_str().expect("an id token").to_string()
+    }
+
     /// An S3 client of a bucket on this moto (the same `object_store` client clickstream uses).
     pub fn bucket(&self, bucket: &str) -> object_store::aws::AmazonS3 {
         object_store::aws::AmazonS3Builder::new()

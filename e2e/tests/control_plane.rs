@@ -9,19 +9,6 @@ use std::{process::Command, time::Duration};
 use clickstream_e2e::{MotoServer, ServerProcess, TemporalDevServer, clickstream_binary, eventually, free_port, tool_path};
 use serde_json::{Value, json};
 
-/// An ID token of a new Cognito user in `group`.
-async fn token_of(moto: &MotoServer, pool_id: &str, client_id: &str, user: &str, group: Option<&str>) -> String {
-    moto.cognito("AdminCreateUser", json!({"UserPoolId": pool_id, "Username": user, "TemporaryPassword": "Temp-pass-1!", "MessageAction": "SUPPRESS"})).await;
-    moto.cognito("AdminSetUserPassword", json!({"UserPoolId": pool_id, "Username": user, "Password": "Real-pass-1!", "Permanent": true})).await;
-    if let Some(group) = group {
-        moto.cognito("AdminAddUserToGroup", json!({"UserPoolId": pool_id, "Username": user, "GroupName": group})).await;
-    }
-    let authenticated = moto
-        .cognito("AdminInitiateAuth", json!({"UserPoolId": pool_id, "ClientId": client_id, "AuthFlow": "ADMIN_USER_PASSWORD_AUTH", "AuthParameters": {"USERNAME": user, "PASSWORD": "Real-pass-1!"}}))
-        .await;
-    authenticated["AuthenticationResult"]["IdToken"].as_str().expect("an id token").to_string()
-}
-
 struct Api {
     http: reqwest::Client,
     base: String,
@@ -58,10 +45,10 @@ async fn a_user_creates_a_pipeline_through_the_api_and_its_events_are_counted() 
     for group in ["admin", "operator", "analyst"] {
         moto.cognito("CreateGroup", json!({"UserPoolId": pool_id, "GroupName": group})).await;
     }
-    let admin = token_of(&moto, &pool_id, &client_id, "ada", Some("admin")).await;
-    let operator = token_of(&moto, &pool_id, &client_id, "otto", Some("operator")).await;
-    let analyst = token_of(&moto, &pool_id, &client_id, "ann", Some("analyst")).await;
-    let nobody = token_of(&moto, &pool_id, &client_id, "nora", None).await;
+    let admin = moto.cognito_id_token(&pool_id, &client_id, "ada", Some("admin")).await;
+    let operator = moto.cognito_id_token(&pool_id, &client_id, "otto", Some("operator")).await;
+    let analyst = moto.cognito_id_token(&pool_id, &client_id, "ann", Some("analyst")).await;
+    let nobody = moto.cognito_id_token(&pool_id, &client_id, "nora", None).await;
 
     let (ingest_port, console_port, worker_port) = (free_port(), free_port(), free_port());
     let config_path = directory.path().join("clickstream.toml");

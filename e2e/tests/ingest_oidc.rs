@@ -17,15 +17,7 @@ async fn with_oidc_on_only_requests_with_a_valid_token_are_accepted() {
         .as_str()
         .unwrap()
         .to_string();
-    moto.cognito("AdminCreateUser", json!({"UserPoolId": pool_id, "Username": "app-user", "TemporaryPassword": "Temp-pass-1!", "MessageAction": "SUPPRESS"})).await;
-    moto.cognito("AdminSetUserPassword", json!({"UserPoolId": pool_id, "Username": "app-user", "Password": "Real-pass-1!", "Permanent": true})).await;
-    let authenticated = moto
-        .cognito(
-            "AdminInitiateAuth",
-            json!({"UserPoolId": pool_id, "ClientId": client_id, "AuthFlow": "ADMIN_USER_PASSWORD_AUTH", "AuthParameters": {"USERNAME": "app-user", "PASSWORD": "Real-pass-1!"}}),
-        )
-        .await;
-    let id_token = authenticated["AuthenticationResult"]["IdToken"].as_str().expect("an id token").to_string();
+    let id_token = moto.cognito_id_token(&pool_id, &client_id, "app-user", None).await;
 
     let port = free_port();
     let config = directory.path().join("c.toml");

@@ -11,7 +11,10 @@ use axum::{
     extract::{FromRequest, Path, Request, State},
     http::StatusCode,
 };
-use clickstream_control::service::{AppChanges, NewApp, NewPipeline, NewPlugin, NewProject, PipelineChanges, PluginChanges, ProjectChanges};
+use clickstream_control::{
+    live::refresh_live_projects_after,
+    service::{AppChanges, NewApp, NewPipeline, NewPlugin, NewProject, PipelineChanges, PluginChanges, ProjectChanges},
+};
 use clickstream_core::control_model::{App, DisplayName, Pipeline, PipelinePhase, PipelineSpec, PipelineStatus, Plugin, Project};
 use clickstream_workflows::{
     PipelineLifecycleWorkflow,
@@ -102,7 +105,7 @@ pub async fn list_apps(State(state): Shared, Path(project_id): Path<String>) -> 
     responses((status = 201, body = AppView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create_app(State(state): Shared, Path(project_id): Path<String>, JsonBody(new): JsonBody<NewApp>) -> Result<(StatusCode, Json<AppView>), ApiError> {
     let app = state.control.create_app(&project_id, new).await?;
-    refresh_live_projects(&state).await;
+    refresh_live_projects_after("an app was created", &state.config, &state.control.store).await;
     Ok((StatusCode::CREATED, Json(app_view(&state, app))))
 }
 
@@ -129,16 +132,8 @@ pub async fn update_app(State(state): Shared, Path(app_id): Path<String>, JsonBo
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_app(State(state): Shared, Path(app_id): Path<String>) -> Result<StatusCode, ApiError> {
     state.control.delete_app(&app_id).await?;
-    refresh_live_projects(&state).await;
+    refresh_live_projects_after("an app was deleted", &state.config, &state.control.store).await;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// This process serves a new app or pipeline at once (the others within
-/// `control.refresh_seconds`).
-async fn refresh_live_projects(state: &ConsoleState) {
-    if let Err(error) = clickstream_control::live::refresh_live_projects(&state.config, &state.control.store).await {
-        tracing::warn!(%error, "cannot refresh the live projects");
-    }
 }
 
 // Pipelines.

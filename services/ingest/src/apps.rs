@@ -35,7 +35,7 @@ impl AppRegistry {
         if let Some(project) = self.project_of_app.read().unwrap_or_else(|poisoned| poisoned.into_inner()).get(app_id) {
             return Some(project.clone());
         }
-        self.started_with.live_projects.snapshot().iter().find(|project| project.apps.iter().any(|app| app == app_id)).map(|project| project.id.clone())
+        self.started_with.live_projects.project_of_app(app_id).map(|project| project.id)
     }
 
     /// Apps of `latest` whose project existed at start (with the same sink).

@@ -14,12 +14,7 @@ async fn glue_client(endpoint: &str) -> Client {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn glue_gets_the_tables_and_each_partition_once() {
-    // moto accepts any credentials; the SDK needs some.
-    // SAFETY: set before any thread of this test reads the environment.
-    unsafe {
-        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-    }
+    clickstream_e2e::use_test_aws_credentials();
     let directory = tempfile::tempdir().unwrap();
     let moto = MotoServer::start(directory.path());
     moto.create_bucket("lake").await;

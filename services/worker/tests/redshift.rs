@@ -33,15 +33,6 @@ use temporalio_client::{UntypedWorkflow, WorkflowGetResultOptions, WorkflowStart
 
 const COPY_ROLE: &str = "arn:aws:iam::123456789012:role/clickstream-copy";
 
-fn use_test_credentials() {
-    // moto accepts any credentials; the SDK needs some.
-    // SAFETY: set before any thread of this test reads the environment.
-    unsafe {
-        std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-    }
-}
-
 fn redshift_settings(moto: &MotoServer) -> RedshiftConfig {
     RedshiftConfig { workgroup_name: "clickstream".into(), database: "dev".into(), copy_role_arn: COPY_ROLE.into(), endpoint: moto.endpoint(), region: "us-east-1".into(), ..RedshiftConfig::default() }
 }
@@ -65,7 +56,7 @@ async fn sub_statement_sqls(moto: &MotoServer, statement_id: &str) -> (String, V
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_load_is_submitted_once_per_attempt_and_polled_until_it_finishes() {
-    use_test_credentials();
+    clickstream_e2e::use_test_aws_credentials();
     let directory = tempfile::tempdir().unwrap();
     let moto = MotoServer::start(directory.path());
     let storage = lake_on(&moto).await;
@@ -109,7 +100,7 @@ async fn a_load_is_submitted_once_per_attempt_and_polled_until_it_finishes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_load_workflow_polls_a_redshift_load_with_timers_and_marks_it_loaded() {
-    use_test_credentials();
+    clickstream_e2e::use_test_aws_credentials();
     let directory = tempfile::tempdir().unwrap();
     let moto = MotoServer::start(directory.path());
     let temporal = TemporalDevServer::start(directory.path());
@@ -159,7 +150,7 @@ async fn the_load_workflow_polls_a_redshift_load_with_timers_and_marks_it_loaded
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dynamodb_metadata_store_keeps_one_item_per_name_and_drops_stale_ones() {
-    use_test_credentials();
+    clickstream_e2e::use_test_aws_credentials();
     let directory = tempfile::tempdir().unwrap();
     let moto = MotoServer::start(directory.path());
     let settings = MetadataConfig { store: MetadataStoreKind::Dynamodb, dynamodb_table: "metadata".into(), dynamodb_endpoint: moto.endpoint(), ..MetadataConfig::default() };

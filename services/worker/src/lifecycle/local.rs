@@ -16,7 +16,7 @@ use clickstream_control::ControlPlane;
 use clickstream_core::{
     Config, ProjectConfig,
     config::SinkKind,
-    control_model::{PipelineLevel, StackStatus, project_config_of_pipeline},
+    control_model::{PipelineLevel, StackStatus, project_config_of_spec},
     storage::Storage,
 };
 use clickstream_workflows::types::{PipelineLevelInput, PipelineLevelOutcome};
@@ -51,13 +51,7 @@ impl LocalProvisioner {
     /// The level's project as the ETL and the schedules see it, with the apps of the store.
     async fn project(&self, level: &PipelineLevelInput) -> Result<ProjectConfig, ActivityFailure> {
         let apps = self.control.list_apps(&level.project_id).await.map_err(|error| ActivityFailure::ControlStore(error.to_string()))?;
-        let pipeline = clickstream_core::control_model::Pipeline {
-            id: level.pipeline_id.clone(),
-            project_id: level.project_id.clone(),
-            spec: level.spec.clone(),
-            stamp: Default::default(),
-        };
-        Ok(project_config_of_pipeline(&pipeline, apps.into_iter().map(|app| app.id).collect()))
+        Ok(project_config_of_spec(&level.project_id, &level.spec, apps.into_iter().map(|app| app.id).collect()))
     }
 
     async fn deploy_ingestion_and_processing(&self, project: &ProjectConfig, level: &PipelineLevelInput) -> Result<Vec<StackStatus>, ActivityFailure> {

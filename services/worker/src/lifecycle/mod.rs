@@ -12,7 +12,7 @@ pub mod local;
 use std::sync::Arc;
 
 use clickstream_activities::{errors::ActivityFailure, heartbeat::heartbeat_while};
-use clickstream_control::{ControlError, ControlPlane, live::refresh_live_projects};
+use clickstream_control::{ControlError, ControlPlane, live::refresh_live_projects_after};
 use clickstream_workflows::{activities::names, types::*};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
@@ -44,10 +44,7 @@ impl LifecycleActivityImplementations {
     #[activity(name = names::DEPLOY_PIPELINE_LEVEL)]
     pub async fn deploy_pipeline_level(self: Arc<Self>, ctx: ActivityContext, input: PipelineLevelInput) -> Result<PipelineLevelOutcome, ActivityError> {
         let deployed = heartbeat_while(&ctx, self.provisioner.deploy(&input)).await.map_err(ActivityFailure::into_activity_error)?;
-        // This process serves the new project at once; the others within control.refresh_seconds.
-        if let Err(error) = refresh_live_projects(&self.control.config, &self.control.store).await {
-            tracing::warn!(%error, "cannot refresh the live projects after a deployment");
-        }
+        refresh_live_projects_after("a pipeline level was deployed", &self.control.config, &self.control.store).await;
         Ok(deployed)
     }
 
@@ -69,9 +66,7 @@ impl LifecycleActivityImplementations {
     #[activity(name = names::FORGET_PIPELINE)]
     pub async fn forget_pipeline(self: Arc<Self>, _ctx: ActivityContext, pipeline_id: String) -> Result<(), ActivityError> {
         self.control.remove_pipeline(&pipeline_id).await.map_err(|error| control_failure(error).into_activity_error())?;
-        if let Err(error) = refresh_live_projects(&self.control.config, &self.control.store).await {
-            tracing::warn!(%error, "cannot refresh the live projects after a deletion");
-        }
+        refresh_live_projects_after("a pipeline was deleted", &self.control.config, &self.control.store).await;
         Ok(())
     }
 }
