@@ -106,11 +106,8 @@ fn value_count_row(row: &duckdb::Row<'_>) -> Result<ValueCountRow, duckdb::Error
     Ok(ValueCountRow { event_name: row.get(0)?, name: row.get(1)?, value_type: row.get::<_, Option<String>>(2)?.unwrap_or_default(), value: row.get(3)?, count: row.get::<_, i64>(4)? as u64 })
 }
 
-/// SQL identifier quoting; app ids are validated at configuration time, and quoting keeps
-/// ids with `-` valid and anything else harmless.
-pub fn quote_identifier(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
-}
+/// Quotes an identifier (one definition, shared with the reporting queries).
+pub use clickstream_reporting::sql::quote_identifier;
 
 fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
@@ -369,6 +366,39 @@ impl DuckDbWarehouse {
             attributes = statement.query_map([], value_count_row)?.collect::<Result<_, _>>()?;
         }
         Ok((events, parameters, attributes))
+    }
+
+    /// Runs a reporting statement (an exploration or a dashboard panel) of one app. Before the
+    /// app's first load there is nothing to read: the answer is an empty table.
+    pub fn run_report(&self, app_id: &str, statement: &clickstream_reporting::Statement) -> Result<clickstream_reporting::ResultTable, duckdb::Error> {
+        let connection = self.lock();
+        if !Self::table_exists(&connection, app_id, EVENT_TABLE_NAME)? {
+            return Ok(clickstream_reporting::ResultTable::default());
+        }
+        clickstream_reporting::run_on_duckdb(&connection, statement)
+    }
+
+    /// The names an app's queries may use, read from its tables: event names, and with
+    /// `with_parameters` the event parameter and user attribute names too (a full scan of the
+    /// maps, for apps the metadata scan has not reached yet).
+    pub fn analysis_catalog(&self, app_id: &str, with_parameters: bool) -> Result<clickstream_reporting::Catalog, duckdb::Error> {
+        let connection = self.lock();
+        let mut catalog = clickstream_reporting::Catalog::default();
+        let schema = quote_identifier(app_id);
+        let names = |sql: String| -> Result<Vec<String>, duckdb::Error> {
+            let mut statement = connection.prepare(&sql)?;
+            statement.query_map([], |row| row.get::<_, String>(0))?.collect()
+        };
+        if Self::table_exists(&connection, app_id, EVENT_TABLE_NAME)? {
+            catalog.events = names(format!("SELECT DISTINCT event_name FROM {schema}.{EVENT_TABLE_NAME} WHERE event_name IS NOT NULL"))?.into_iter().collect();
+            if with_parameters {
+                catalog.event_parameters = names(format!("SELECT DISTINCT unnest(map_keys(custom_parameters)) FROM {schema}.{EVENT_TABLE_NAME}"))?.into_iter().collect();
+            }
+        }
+        if with_parameters && Self::table_exists(&connection, app_id, "user_v2")? {
+            catalog.user_attributes = names(format!("SELECT DISTINCT unnest(map_keys(user_properties)) FROM {schema}.user_v2"))?.into_iter().collect();
+        }
+        Ok(catalog)
     }
 
     /// How many files have been loaded for an app (for operators and tests).

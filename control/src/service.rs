@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clickstream_core::{
     Config,
     config::KNOWN_ENRICHERS,
-    control_model::{App, DisplayName, Environment, Pipeline, PipelinePhase, PipelineSpec, PipelineStatus, Platform, Plugin, PluginKind, Project, Stamp, pipeline_id_of_project},
+    control_model::{App, DisplayName, Environment, Pipeline, PipelinePhase, PipelineSpec, PipelineStatus, Platform, Plugin, PluginKind, Project, SavedExploration, Stamp, pipeline_id_of_project},
 };
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -49,6 +49,23 @@ impl From<StoreError> for ControlError {
 
 fn invalid_unless_empty(errors: FieldErrors) -> Result<(), ControlError> {
     if errors.is_empty() { Ok(()) } else { Err(ControlError::Invalid(errors)) }
+}
+
+/// A saved exploration: its name and query (the console checks the query).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct NewExploration {
+    pub name: String,
+    #[schema(value_type = Object)]
+    pub query: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct ExplorationChanges {
+    pub name: String,
+    #[schema(value_type = Object)]
+    pub query: serde_json::Value,
+    /// The version this change was made from (409 if it is no longer the stored one).
+    pub version: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -385,6 +402,43 @@ impl ControlPlane {
             return Err(ControlError::Conflict(format!("pipeline `{}` uses plugin `{plugin_id}`", user.id)));
         }
         self.store.delete::<Plugin>(plugin_id).await?;
+        Ok(())
+    }
+
+    // Saved explorations.
+
+    pub async fn list_explorations(&self, app_id: &str) -> Result<Vec<SavedExploration>, ControlError> {
+        let mut saved: Vec<SavedExploration> = self.store.list::<SavedExploration>().await?.into_iter().filter(|exploration| exploration.app_id == app_id).collect();
+        saved.sort_by(|left, right| left.name.cmp(&right.name).then_with(|| left.id.cmp(&right.id)));
+        Ok(saved)
+    }
+
+    pub async fn exploration(&self, app_id: &str, exploration_id: &str) -> Result<SavedExploration, ControlError> {
+        self.store.get::<SavedExploration>(&format!("{app_id}/{exploration_id}")).await?.ok_or_else(|| ControlError::NotFound(format!("app `{app_id}` has no saved exploration `{exploration_id}`")))
+    }
+
+    pub async fn create_exploration(&self, app_id: &str, new: NewExploration, created_by: &str) -> Result<SavedExploration, ControlError> {
+        let mut errors = FieldErrors::new();
+        validation::check_name(&new.name, &mut errors);
+        invalid_unless_empty(errors)?;
+        let exploration = SavedExploration { id: uuid::Uuid::new_v4().to_string(), app_id: app_id.into(), name: new.name, query: new.query, created_by: created_by.into(), stamp: Stamp::default() };
+        Ok(self.store.create(exploration).await?)
+    }
+
+    pub async fn update_exploration(&self, app_id: &str, exploration_id: &str, changes: ExplorationChanges) -> Result<SavedExploration, ControlError> {
+        let mut errors = FieldErrors::new();
+        validation::check_name(&changes.name, &mut errors);
+        invalid_unless_empty(errors)?;
+        let mut exploration = self.exploration(app_id, exploration_id).await?;
+        exploration.name = changes.name;
+        exploration.query = changes.query;
+        exploration.stamp.version = changes.version;
+        Ok(self.store.update(exploration).await?)
+    }
+
+    pub async fn delete_exploration(&self, app_id: &str, exploration_id: &str) -> Result<(), ControlError> {
+        self.exploration(app_id, exploration_id).await?;
+        self.store.delete::<SavedExploration>(&format!("{app_id}/{exploration_id}")).await?;
         Ok(())
     }
 

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use clickstream_core::control_model::{App, DisplayName, Pipeline, PipelineStatus, Plugin, Project, Stamp};
+use clickstream_core::control_model::{App, DisplayName, Pipeline, PipelineStatus, Plugin, Project, SavedExploration, Stamp};
 use serde::{Serialize, de::DeserializeOwned};
 
 /// What went wrong in the store.
@@ -138,6 +138,16 @@ impl Record for StoredDisplayName {
     }
     fn stamp_mut(&mut self) -> Option<&mut Stamp> {
         None
+    }
+}
+
+impl Record for SavedExploration {
+    const KIND: &'static str = "exploration";
+    fn key(&self) -> String {
+        format!("{}/{}", self.app_id, self.id)
+    }
+    fn stamp_mut(&mut self) -> Option<&mut Stamp> {
+        Some(&mut self.stamp)
     }
 }
 

@@ -372,6 +372,21 @@ pub struct DisplayName {
     pub description: String,
 }
 
+/// An exploration an analyst saved for an app. `query` is the exploration as the reporting
+/// API takes it (checked by the console against the app's catalog when saved and when run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SavedExploration {
+    pub id: String,
+    pub app_id: String,
+    pub name: String,
+    #[schema(value_type = Object)]
+    pub query: serde_json::Value,
+    /// The subject of the token that saved it (`anonymous` with auth off).
+    pub created_by: String,
+    #[serde(flatten)]
+    pub stamp: Stamp,
+}
+
 /// The processing configuration of a project's pipeline spec, in the form the ETL, the
 /// collector and the warehouse read (the same as a `[[projects]]` table of the configuration
 /// file).

@@ -10,18 +10,9 @@
 // URL and text, the browser console and failed API calls on stderr, exit 1.
 // The element ids used here are listed at the top of services/console/web/src/main.jsx.
 import crypto from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
-
-function required(name) {
-  const value = process.env[name];
-  if (!value) {
-    console.error(`${name} is required`);
-    process.exit(2);
-  }
-  return value;
-}
+import {
+  expectOrError, fail, log, openBrowser, reportFailure, required, signIn, startBudget, step, textOf, until,
+} from './harness.mjs';
 
 const consoleUrl = required('CONSOLE_URL').replace(/\/+$/, '');
 const login = required('LOGIN');
@@ -29,68 +20,9 @@ const projectId = required('PROJECT_ID');
 const appId = required('APP_ID');
 const eventTotal = Number(process.env.EVENTS || 5);
 const timeoutSeconds = Number(process.env.TIMEOUT_SECONDS || 240);
+startBudget(timeoutSeconds);
 const artifactsDir = process.env.ARTIFACTS_DIR;
 const consoleOrigin = new URL(consoleUrl).origin;
-
-// One budget for the whole run; every wait gets what is left of it.
-const deadline = Date.now() + timeoutSeconds * 1000;
-const remaining = () => Math.max(1000, deadline - Date.now());
-// Last resort if something hangs outside a wait (the normal path fails with a screenshot).
-setTimeout(() => {
-  console.error(`${stamp()} hard timeout: still running ${timeoutSeconds + 60} s after the start`);
-  process.exit(1);
-}, (timeoutSeconds + 60) * 1000).unref();
-
-function stamp() {
-  return new Date().toISOString();
-}
-
-let currentStep = 'setup';
-function log(message) {
-  console.error(`${stamp()} [${currentStep}] ${message}`);
-}
-function step(name) {
-  currentStep = name;
-  log('start');
-}
-
-class Failure extends Error {}
-const fail = (message) => {
-  throw new Failure(message);
-};
-
-/** Waits until `condition()` returns a truthy value (polled), failing with `what` on timeout. */
-async function until(what, condition, { interval = 500, timeout = remaining() } = {}) {
-  const end = Date.now() + timeout;
-  for (;;) {
-    const value = await condition();
-    if (value) return value;
-    if (Date.now() > end) fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, interval));
-  }
-}
-
-/** The visible text of the first match, or null. */
-async function textOf(page, selector) {
-  const locator = page.locator(selector).first();
-  if ((await locator.count()) === 0 || !(await locator.isVisible())) return null;
-  return (await locator.textContent()).trim();
-}
-
-/** The texts of every visible `.error` element on the page. */
-async function visibleErrors(page) {
-  return page.locator('.error:visible').allTextContents();
-}
-
-/** Waits for `okSelector`; fails early with the page's error text if `.error` shows up first. */
-async function expectOrError(page, what, okSelector) {
-  await until(what, async () => {
-    if (await page.locator(okSelector).first().isVisible()) return true;
-    const errors = await visibleErrors(page);
-    if (errors.length > 0) fail(`${what}: the console shows an error: ${errors.join(' | ')}`);
-    return false;
-  });
-}
 
 /** A CAoA web-SDK `_page_view` event. */
 function pageView() {
@@ -129,60 +61,13 @@ function pageView() {
   };
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-const page = await context.newPage();
-page.setDefaultTimeout(30000);
-const browserLog = [];
-page.on('console', (message) => browserLog.push(`console.${message.type()}: ${message.text()}`));
-page.on('pageerror', (error) => browserLog.push(`page error: ${error.message}`));
-page.on('response', (response) => {
-  const url = response.url();
-  if (url.startsWith(`${consoleOrigin}/api/`) && response.status() >= 400) {
-    browserLog.push(`${response.request().method()} ${url} → ${response.status()}`);
-  }
-});
+const { browser, page, browserLog } = await openBrowser(consoleOrigin);
 
 let exitCode = 0;
 try {
   // 1. Sign in at the issuer and come back signed in.
   step('1 sign-in');
-  await page.goto(consoleUrl);
-  await until('the sign-in page or the console', async () =>
-    (await page.locator('#sign-in').isVisible()) || (await page.locator('#topbar').isVisible()));
-  if (await page.locator('#auth-off').isVisible()) {
-    log('authentication is off (development configuration): nothing to sign in to');
-  } else {
-    await page.locator('#sign-in').click();
-    await page.waitForURL((url) => url.origin !== consoleOrigin, { timeout: remaining() });
-    log(`at the issuer: ${page.url()}`);
-    await page.locator('input[name=login]').fill(login);
-    await page.locator('input[name=password]').fill('any-password');
-    await page.locator('button[type=submit]').first().click();
-    // Back at the console, possibly after a consent page (oidc-provider's dev interactions).
-    await until('the redirect back to the console', async () => {
-      const url = new URL(page.url());
-      if (url.origin === consoleOrigin && !url.pathname.startsWith('/auth/callback')) return true;
-      if (url.origin !== consoleOrigin) {
-        const consent = page.locator('form:has(input[name=prompt][value=consent]) button[type=submit], button:text-matches("^(continue|allow|accept|authorize)$", "i")').first();
-        if ((await consent.count()) > 0 && (await consent.isVisible())) {
-          log('accepting consent');
-          await consent.click();
-        }
-        const issuerError = await page.locator('#oidc-error, .error').first();
-        if ((await issuerError.count()) > 0 && (await issuerError.isVisible())) fail(`the issuer shows an error: ${await issuerError.textContent()}`);
-      }
-      return false;
-    });
-    await expectOrError(page, 'the top bar with the signed-in subject', '#me-subject');
-    const subject = await textOf(page, '#me-subject');
-    if (subject !== login) fail(`the top bar shows subject ${JSON.stringify(subject)}, expected ${JSON.stringify(login)}`);
-    log(`signed in as ${subject} (roles: ${await textOf(page, '#me-roles')})`);
-  }
+  await signIn(page, consoleUrl, login);
 
   // 2. Create the project; an invalid id first must be refused next to the field.
   step('2 project');
@@ -295,20 +180,7 @@ try {
   console.log('CONSOLE E2E OK');
 } catch (error) {
   exitCode = 1;
-  console.error(`${stamp()} [${currentStep}] FAILED: ${error instanceof Failure ? error.message : error.stack || error}`);
-  try {
-    if (artifactsDir) {
-      await mkdir(artifactsDir, { recursive: true });
-      const file = path.join(artifactsDir, `console-e2e-failure-${currentStep.split(' ')[0]}.png`);
-      await page.screenshot({ path: file, fullPage: true });
-      console.error(`screenshot: ${file}`);
-    }
-    console.error(`page URL: ${page.url()}`);
-    console.error(`page text:\n${await page.evaluate(() => document.body ? document.body.innerText : '')}`);
-  } catch (evidenceError) {
-    console.error(`could not capture the page: ${evidenceError.message}`);
-  }
-  if (browserLog.length > 0) console.error(`browser log:\n${browserLog.join('\n')}`);
+  await reportFailure(error, { page, browserLog, artifactsDir, name: 'console-e2e' });
 } finally {
   await browser.close().catch(() => {});
 }

@@ -399,6 +399,108 @@ pub fn start_clickstream(config: &Path, role: &str, port: u16, log_directory: &P
     process
 }
 
+/// A JSON API over HTTP (the console's): each call gives the status and the body as JSON
+/// (or as a JSON string when it is not JSON).
+pub struct JsonApi {
+    pub http: reqwest::Client,
+    /// Prefixed to every path.
+    pub base: String,
+}
+
+impl JsonApi {
+    pub fn new(base: impl Into<String>) -> JsonApi {
+        JsonApi { http: reqwest::Client::new(), base: base.into() }
+    }
+
+    pub async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the API answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("the API's answer is text");
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+    }
+}
+
+/// Panics unless the web console is built where `CLICKSTREAM_CONSOLE__WEB_DIR` says (the
+/// browser tests need it; local/test builds it and exports the variable).
+pub fn assert_web_console_built() {
+    let web_dir = std::env::var("CLICKSTREAM_CONSOLE__WEB_DIR").expect("CLICKSTREAM_CONSOLE__WEB_DIR names the built web console: run the tests through local/test, which builds it");
+    assert!(Path::new(&web_dir).join("index.html").is_file(), "{web_dir}/index.html is missing: build the console (local/test does)");
+}
+
+/// The loopback ports of a `clickstream dev`, picked before it starts (an OIDC issuer needs the
+/// console's URL first).
+#[derive(Debug, Clone, Copy)]
+pub struct DevPorts {
+    pub ingest: u16,
+    pub console: u16,
+    pub worker: u16,
+}
+
+impl DevPorts {
+    pub fn free() -> DevPorts {
+        DevPorts { ingest: free_port(), console: free_port(), worker: free_port() }
+    }
+}
+
+/// `clickstream dev` (collector, worker, console in one process) on loopback, its state
+/// (spool, data as files, DuckDB warehouse, SQLite control store) in `root`, projects and
+/// pipelines refreshed from the store every second. `extra` is appended to the configuration:
+/// more tables such as `[[projects]]` or `[console.oidc]` (values of the common tables go
+/// through `CLICKSTREAM_*` variables, which the process inherits).
+pub struct DevStack {
+    pub process: ServerProcess,
+    pub ports: DevPorts,
+}
+
+impl DevStack {
+    pub fn start(root: &Path, temporal: &TemporalDevServer, ports: DevPorts, extra: &str) -> DevStack {
+        let config_path = root.join("clickstream.toml");
+        let DevPorts { ingest, console, worker } = ports;
+        let common = format!(
+            r#"
+[ingest]
+listen = "127.0.0.1:{ingest}"
+sink_batch_max_age_ms = 300
+spool_dir = "{root}/spool"
+[console]
+listen = "127.0.0.1:{console}"
+[worker]
+listen = "127.0.0.1:{worker}"
+[temporal]
+address = "{temporal}"
+[storage]
+url = "file://{root}/data"
+[warehouse]
+duckdb_path = "{root}/warehouse.duckdb"
+[control]
+embedded_path = "{root}/control.sqlite"
+refresh_seconds = 1
+"#,
+            root = root.display(),
+            temporal = temporal.address(),
+        );
+        std::fs::write(&config_path, format!("{common}{extra}")).expect("write the dev stack's configuration");
+        let mut process = start_clickstream(&config_path, "dev", console, root);
+        process.wait_for_port(ingest, Duration::from_secs(60));
+        DevStack { process, ports }
+    }
+
+    pub fn console_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.console)
+    }
+
+    pub fn ingest_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.ingest)
+    }
+}
+
 /// Load-generator settings that record the ids of accepted events in `accepted_ids_file`.
 pub fn load_recording_accepted(port: u16, app_id: &str, duration: Duration, concurrency: usize, accepted_ids_file: &Path) -> clickstream_loadgen::LoadSettings {
     clickstream_loadgen::LoadSettings {

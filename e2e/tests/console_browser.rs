@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use clickstream_e2e::{ServerProcess, TemporalDevServer, clickstream_binary, free_port};
+use clickstream_e2e::{DevPorts, DevStack, TemporalDevServer, assert_web_console_built};
 
 const CLIENT_ID: &str = "clickstream-console";
 
@@ -67,54 +67,21 @@ impl Drop for OidcIssuer {
 
 #[test]
 fn a_user_signs_in_creates_a_pipeline_in_the_console_and_sees_its_events_counted() {
-    let web_dir = std::env::var("CLICKSTREAM_CONSOLE__WEB_DIR").expect("CLICKSTREAM_CONSOLE__WEB_DIR names the built web console: run the tests through local/test, which builds it");
-    assert!(Path::new(&web_dir).join("index.html").is_file(), "{web_dir}/index.html is missing: build the console (local/test does)");
+    assert_web_console_built();
     let directory = tempfile::tempdir().unwrap();
     let temporal = TemporalDevServer::start(directory.path());
-    let (ingest_port, console_port, worker_port) = (free_port(), free_port(), free_port());
+    let ports = DevPorts::free();
     // 127.0.0.1, not localhost: the issuer's redirect URI must match the console's origin
     // exactly, and the SPA's PKCE needs a secure context (loopback IPs are one).
-    let console_origin = format!("http://127.0.0.1:{console_port}");
+    let console_origin = format!("http://127.0.0.1:{}", ports.console);
     let issuer = OidcIssuer::start(&console_origin, directory.path());
-
-    let config_path = directory.path().join("clickstream.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            r#"
-[ingest]
-listen = "127.0.0.1:{ingest_port}"
-sink_batch_max_age_ms = 300
-spool_dir = "{root}/spool"
-[console]
-listen = "127.0.0.1:{console_port}"
-web_dir = "{web_dir}"
-[console.oidc]
-enabled = true
-issuer = "{issuer}"
-client_id = "{CLIENT_ID}"
-roles_claim = "roles"
-[worker]
-listen = "127.0.0.1:{worker_port}"
-[temporal]
-address = "{temporal}"
-[storage]
-url = "file://{root}/data"
-[warehouse]
-duckdb_path = "{root}/warehouse.duckdb"
-[control]
-embedded_path = "{root}/control.sqlite"
-refresh_seconds = 1
-"#,
-            root = directory.path().display(),
-            issuer = issuer.url,
-            temporal = temporal.address(),
-        ),
-    )
-    .unwrap();
-    let mut dev = ServerProcess::spawn("clickstream", Command::new(clickstream_binary()).arg("--config").arg(&config_path).arg("dev").env("RUST_LOG", "info"), directory.path());
-    dev.wait_for_port(console_port, Duration::from_secs(60));
-    dev.wait_for_port(ingest_port, Duration::from_secs(60));
+    // The built console comes from CLICKSTREAM_CONSOLE__WEB_DIR, inherited by the process.
+    let stack = DevStack::start(
+        directory.path(),
+        &temporal,
+        ports,
+        &format!("[console.oidc]\nenabled = true\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nroles_claim = \"roles\"\n", issuer.url),
+    );
 
     let artifacts = std::env::var("CLICKSTREAM_TEST_ARTIFACTS").map(PathBuf::from).unwrap_or_else(|_| directory.path().join("artifacts"));
     let started = Instant::now();
@@ -134,11 +101,12 @@ refresh_seconds = 1
         output.status.success() && String::from_utf8_lossy(&output.stdout).contains("CONSOLE E2E OK"),
         "the browser run failed after {:?}:\n{text}\n--- clickstream dev log:\n{}\n--- issuer log:\n{}",
         started.elapsed(),
-        dev.log(),
+        stack.process.log(),
         issuer.log()
     );
     eprintln!("{text}");
     // The issuer saw the sign-in the browser made (the console did not fall back to auth off).
     assert!(issuer.log().contains("login admin-user roles [\"admin\"]"), "{}", issuer.log());
+    let mut dev = stack.process;
     assert!(dev.terminate(Duration::from_secs(30)).success(), "{}", dev.log());
 }

@@ -6,29 +6,8 @@
 
 use std::{process::Command, time::Duration};
 
-use clickstream_e2e::{MotoServer, ServerProcess, TemporalDevServer, clickstream_binary, eventually, free_port, tool_path};
+use clickstream_e2e::{DevPorts, DevStack, JsonApi, MotoServer, TemporalDevServer, eventually, tool_path};
 use serde_json::{Value, json};
-
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("the console answers");
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_user_creates_a_pipeline_through_the_api_and_its_events_are_counted() {
@@ -50,50 +29,24 @@ async fn a_user_creates_a_pipeline_through_the_api_and_its_events_are_counted() 
     let analyst = moto.cognito_id_token(&pool_id, &client_id, "ann", Some("analyst")).await;
     let nobody = moto.cognito_id_token(&pool_id, &client_id, "nora", None).await;
 
-    let (ingest_port, console_port, worker_port) = (free_port(), free_port(), free_port());
-    let config_path = directory.path().join("clickstream.toml");
-    std::fs::write(
-        &config_path,
-        format!(
+    let stack = DevStack::start(
+        directory.path(),
+        &temporal,
+        DevPorts::free(),
+        &format!(
             r#"
-[ingest]
-listen = "127.0.0.1:{ingest_port}"
-sink_batch_max_age_ms = 300
-spool_dir = "{root}/spool"
-[console]
-listen = "127.0.0.1:{console_port}"
 [console.oidc]
 enabled = true
 issuer = "https://cognito-idp.us-east-1.amazonaws.com/{pool_id}"
 discovery_url = "{moto}/{pool_id}/.well-known/openid-configuration"
 client_id = "{client_id}"
 roles_claim = "cognito:groups"
-[worker]
-listen = "127.0.0.1:{worker_port}"
-[temporal]
-address = "{temporal}"
-[storage]
-url = "file://{root}/data"
-[warehouse]
-duckdb_path = "{root}/warehouse.duckdb"
-[control]
-embedded_path = "{root}/control.sqlite"
-refresh_seconds = 1
 "#,
-            root = directory.path().display(),
             moto = moto.endpoint(),
-            temporal = temporal.address(),
         ),
-    )
-    .unwrap();
-    let mut dev = ServerProcess::spawn(
-        "clickstream",
-        Command::new(clickstream_binary()).arg("--config").arg(&config_path).arg("dev").env("AWS_ACCESS_KEY_ID", "test").env("AWS_SECRET_ACCESS_KEY", "test").env("RUST_LOG", "info"),
-        directory.path(),
     );
-    dev.wait_for_port(console_port, Duration::from_secs(60));
-    dev.wait_for_port(ingest_port, Duration::from_secs(60));
-    let api = Api { http: reqwest::Client::new(), base: format!("http://127.0.0.1:{console_port}") };
+    let ingest_port = stack.ports.ingest;
+    let api = JsonApi::new(stack.console_url());
     use reqwest::Method;
 
     // Who may do what.
@@ -197,5 +150,6 @@ refresh_seconds = 1
     .await;
     assert_eq!(api.call(Method::DELETE, "/api/v1/projects/shop", Some(&operator), None).await.0, 403, "admins delete projects");
     assert_eq!(api.call(Method::DELETE, "/api/v1/projects/shop", Some(&admin), None).await.0, 204);
+    let mut dev = stack.process;
     assert!(dev.terminate(Duration::from_secs(30)).success(), "{}", dev.log());
 }

@@ -174,7 +174,7 @@ pub async fn health() -> Json<serde_json::Value> {
 
 /// What the last metadata scan found for an app; empty lists (and no scan time) before the
 /// first scan.
-async fn scanned_metadata(state: &ConsoleState, app_id: &str) -> Result<AppMetadata, ApiError> {
+pub(crate) async fn scanned_metadata(state: &ConsoleState, app_id: &str) -> Result<AppMetadata, ApiError> {
     let project_id = known_app(state, app_id).await?;
     let found = state
         .metadata

@@ -97,6 +97,9 @@ pub fn required_role(method: &Method, path: &str) -> Option<Role> {
     if path.ends_with("/metadata/display-names") {
         return Some(Role::Analyst); // analysts curate the names they read
     }
+    if path.starts_with("/api/v1/apps/") && path.contains("/explorations") {
+        return Some(Role::Analyst); // running and saving explorations is an analyst's work
+    }
     let is_project = path.strip_prefix("/api/v1/projects/").is_some_and(|rest| !rest.contains('/'));
     if *method == Method::DELETE && is_project {
         return Some(Role::Admin);

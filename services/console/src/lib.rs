@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod control_api;
 pub mod openapi;
+pub mod reporting_api;
 
 use std::sync::{Arc, OnceLock};
 
@@ -35,6 +36,7 @@ pub struct ConsoleState {
 
 pub fn router(state: Arc<ConsoleState>) -> Router {
     use control_api as control;
+    use reporting_api as reporting;
     let api = Router::new()
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/api/v1/auth/config", get(control::auth_config))
@@ -58,6 +60,12 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
         .route("/api/v1/apps/{app_id}/metadata/parameters", get(api::metadata_parameters))
         .route("/api/v1/apps/{app_id}/metadata/user-attributes", get(api::metadata_user_attributes))
         .route("/api/v1/apps/{app_id}/metadata/display-names", get(control::list_display_names).put(control::put_display_names))
+        .route("/api/v1/apps/{app_id}/catalog", get(reporting::catalog))
+        .route("/api/v1/apps/{app_id}/explorations/run", post(reporting::run_exploration))
+        .route("/api/v1/apps/{app_id}/explorations", get(reporting::list_explorations).post(reporting::create_exploration))
+        .route("/api/v1/apps/{app_id}/explorations/{exploration_id}", get(reporting::get_exploration).put(reporting::update_exploration).delete(reporting::delete_exploration))
+        .route("/api/v1/apps/{app_id}/explorations/{exploration_id}/csv", get(reporting::export_exploration))
+        .route("/api/v1/apps/{app_id}/dashboards/{page}", get(reporting::dashboard))
         .route("/api/{*rest}", get(api::unknown_route).post(api::unknown_route).put(api::unknown_route).delete(api::unknown_route));
     // The web console: its files, and index.html for every other path (the app routes itself).
     let web = &state.config.console.web_dir;

@@ -5,11 +5,11 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use crate::control_api;
+use crate::{control_api, reporting_api};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "clickstream control plane", description = "Projects, apps, pipelines, plugins and metadata of clickstream. See docs/control-plane.md."),
+    info(title = "clickstream control plane", description = "Projects, apps, pipelines, plugins, metadata and reporting of clickstream. See docs/control-plane.md and docs/reporting.md."),
     paths(
         control_api::list_projects, control_api::create_project, control_api::get_project, control_api::update_project, control_api::delete_project,
         control_api::list_apps, control_api::create_app, control_api::get_app, control_api::update_app, control_api::delete_app,
@@ -18,6 +18,8 @@ use crate::control_api;
         control_api::list_plugins, control_api::create_plugin, control_api::get_plugin, control_api::update_plugin, control_api::delete_plugin,
         control_api::list_display_names, control_api::put_display_names,
         control_api::auth_config, control_api::me,
+        reporting_api::catalog, reporting_api::run_exploration, reporting_api::list_explorations, reporting_api::create_exploration, reporting_api::get_exploration,
+        reporting_api::update_exploration, reporting_api::delete_exploration, reporting_api::export_exploration, reporting_api::dashboard,
     ),
     modifiers(&BearerToken),
     security(("bearer" = [])),

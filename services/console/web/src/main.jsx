@@ -48,6 +48,58 @@
 //   /apps/{app}/metadata  #metadata-events, #metadata-parameters, #metadata-user-attributes,
 //               inputs [name=display_name|description][data-kind][data-name],
 //               #save-display-names, #display-names-saved, #scanned-at
+//   reporting (e2e/browser/reporting.mjs relies on all of these; docs/reporting.md)
+//     /apps/{app}     #dashboards-link, #explore-link
+//     /apps/{app}/dashboards[/{page}]?from=&to=&filters=  (page: overview, acquisition,
+//               engagement, retention, device, details, realtime; none → overview)
+//               #dashboard-nav with a[data-page=<page>] (a.current = this page), inputs
+//               #range-from, #range-to (type=date; change applies; errors #range-from-error,
+//               #range-to-error, the server's `range` on #range-to-error), #dashboard-status,
+//               filters editor (below, no prefix) + #apply-filters, #dashboard-error (.error),
+//               #explore-link-dashboards. #dashboard [data-page][data-state=loading|ready|
+//               error][data-from][data-to][data-filters] (range and `filters` parameter of
+//               the answer on screen), in it one
+//               #panel-<id> per panel [data-state=loading|ready|empty|error][data-chart=kpi|
+//               line|bar|table|cohort][data-rows=<rows>] with h2.panel-title, and
+//               table.panel-table (the panel's rows, cells exactly as the API sent them, null
+//               empty; inside a collapsed <details> except for `table` panels: read it with
+//               textContent). kpi: #kpi-<column> (text: exactly the number); line/bar:
+//               div.chart#chart-<id> (ECharts canvas); cohort: table.cohort-grid#cohort-<id>
+//               (tr[data-cohort], td[data-offset][data-returned]). Realtime: refreshed every 10 s.
+//     filters editor (prefix "" on dashboards, "exploration-" on explore): #<p>filters
+//               (fieldset), #<p>add-filter, rows #<p>filter-<n> with #<p>filter-<n>-field
+//               (select of "column:<name>" | "event_parameter:<name>" | "user_attribute:<name>"),
+//               #<p>filter-<n>-operator, #<p>filter-<n>-values (`in`: comma-separated),
+//               #<p>remove-filter-<n>; errors #<p>filter-<n>-values-error …, #<p>filters-error
+//     /apps/{app}/explore[?saved=<id>]  #exploration-form, #exploration-type (event, funnel,
+//               path, retention, attribution), #exploration-from, #exploration-to (the
+//               server's `range` error: #exploration-to-error); controls are named by their
+//               request field and each has #<id>-error:
+//               event: #event-events (fieldset) with checkboxes #event-event-<name>,
+//                 #event-measure (count|users|sum), #event-sum-parameter ("" = event_value),
+//                 #event-granularity, #event-group-by ("" = none, else as a filter field)
+//               funnel: #funnel-steps (+ -error), #funnel-step-<n> (n from 0),
+//                 #remove-funnel-step-<n>, #add-funnel-step, #funnel-window-value,
+//                 #funnel-window-unit (minutes|hours|days), #funnel-group-by
+//               path: #path-node, #path-split (session|gap), #path-gap-minutes, #path-start,
+//                 #path-max-steps, #path-top-flows
+//               retention: #retention-start-event, #retention-return-event,
+//                 #retention-granularity, #retention-periods
+//               attribution: #attribution-conversion-event, #attribution-touchpoints
+//                 (fieldset) with checkboxes #attribution-touchpoint-<name>, #attribution-model
+//                 (first_touch|last_touch|linear|position_based|time_decay),
+//                 #attribution-half-life-hours, #attribution-window-value,
+//                 #attribution-window-unit, #attribution-value-parameter ("" = event_value)
+//               #run-exploration, #export-csv (downloads <name or type>-<from>-<to>.csv),
+//               #export-error; #exploration-name, #save-exploration (PUT when a saved one is
+//               open), #save-exploration-as-new, #exploration-saved (notice), #save-error;
+//               #saved-explorations (ul) with li[data-saved=<id>] holding a[data-saved-id=<id>]
+//               (opens and runs it), #download-saved-<id>, #delete-saved-<id> (+ #confirm-…),
+//               #no-saved-explorations; #catalog-empty.
+//               #exploration-result [data-state=idle|loading|ready|empty|error][data-run=<n>,
+//               +1 per run][data-type], #exploration-error, #result-chart (ECharts),
+//               table#result-table (raw rows, as on the dashboards), funnel: #funnel-conversion,
+//               retention: table.cohort-grid#retention-cohorts, attribution: #attribution-total
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, setToken, setUnauthorizedHandler } from './api.js';
@@ -201,6 +253,40 @@ function Shell({ config, userManager }) {
   );
 }
 
+// The reporting pages bring ECharts along: they are separate chunks (build.mjs splits the
+// bundle), fetched on the first visit so that the rest of the console stays small. Loaded
+// modules are kept, so later visits render at once.
+const lazyPages = {
+  dashboards: { load: () => import('./pages/dashboards.jsx'), name: 'DashboardsPage' },
+  explore: { load: () => import('./pages/explore.jsx'), name: 'ExplorePage' },
+};
+const loadedPages = new Map();
+
+function LazyPage({ module: key, ...props }) {
+  const [, setLoaded] = useState(0);
+  const [error, setError] = useState(null);
+  const Page = loadedPages.get(key);
+  useEffect(() => {
+    if (Page) return undefined;
+    let current = true;
+    const { load, name } = lazyPages[key];
+    load().then(
+      (module) => {
+        loadedPages.set(key, module[name]);
+        if (current) setLoaded((n) => n + 1);
+      },
+      // Typically a new deployment replaced the chunk this tab knows about.
+      (failure) => current && setError(new Error(`Cannot load this page (${failure.message}); reload the console.`)),
+    );
+    return () => {
+      current = false;
+    };
+  }, [key, Page]);
+  if (Page) return <Page {...props} />;
+  if (error) return <ErrorBox error={error} />;
+  return <p>Loading…</p>;
+}
+
 /** Path → page. Ids in paths are URL-decoded before they reach the pages. */
 function Routes() {
   const { path, query } = useLocation();
@@ -214,6 +300,10 @@ function Routes() {
   if (path === '/pipelines/new') return <NewPipelinePage projectId={query.get('project')} key={query.get('project')} />;
   if ((m = match(/^\/projects\/([^/]+)\/?$/))) return <ProjectPage projectId={m[0]} key={m[0]} />;
   if ((m = match(/^\/apps\/([^/]+)\/metadata\/?$/))) return <MetadataPage appId={m[0]} key={m[0]} />;
+  // One dashboards page component per app: switching pages keeps the range inputs and filters.
+  if ((m = match(/^\/apps\/([^/]+)\/dashboards\/?$/))) return <LazyPage module="dashboards" appId={m[0]} page="overview" key={`dashboards/${m[0]}`} />;
+  if ((m = match(/^\/apps\/([^/]+)\/dashboards\/([^/]+)\/?$/))) return <LazyPage module="dashboards" appId={m[0]} page={m[1]} key={`dashboards/${m[0]}`} />;
+  if ((m = match(/^\/apps\/([^/]+)\/explore\/?$/))) return <LazyPage module="explore" appId={m[0]} key={`explore/${m[0]}`} />;
   if ((m = match(/^\/apps\/([^/]+)\/?$/))) return <AppPage appId={m[0]} key={m[0]} />;
   if ((m = match(/^\/pipelines\/([^/]+)\/?$/))) return <PipelinePage pipelineId={m[0]} key={m[0]} />;
   return (

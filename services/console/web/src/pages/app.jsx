@@ -40,7 +40,11 @@ export function AppPage({ appId }) {
         <dt>Created</dt><dd><When value={a.created_at} /></dd>
       </dl>
       <EventCount appId={a.id} />
-      <p><Link id="metadata-link" href={`/apps/${encodeURIComponent(a.id)}/metadata`}>Events, parameters and user attributes (metadata)</Link></p>
+      <p class="links">
+        <Link id="dashboards-link" href={`/apps/${encodeURIComponent(a.id)}/dashboards`}>Dashboards</Link>
+        <Link id="explore-link" href={`/apps/${encodeURIComponent(a.id)}/explore`}>Explore (Analytics Studio)</Link>
+        <Link id="metadata-link" href={`/apps/${encodeURIComponent(a.id)}/metadata`}>Events, parameters and user attributes (metadata)</Link>
+      </p>
 
       <h2>SDK setup</h2>
       <Snippets appId={a.id} endpoint={a.endpoint} />

@@ -1,0 +1,309 @@
+//! The out-of-the-box dashboards (CAoA's QuickSight analyses, in the console): a page is a
+//! list of panels, each one statement over the same `base` CTE as the explorations (so the
+//! page's date range and filters apply to every panel alike) and a chart kind that says how
+//! the console draws its table. Shapes per chart kind are in docs/reporting.md.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{
+    build::{AppScope, Base, base_cte_between, column_expression, retention_of_events},
+    check::{Catalog, InvalidQuery, check_exploration},
+    query::{Column, Condition, DateRange, EventAnalysis, Exploration, Granularity, RetentionAnalysis},
+    sql::{Binder, Dialect, Statement},
+};
+
+/// The event every SDK sends once per new user (web and mobile).
+const FIRST_OPEN: &str = "_first_open";
+const PAGE_VIEW: &str = "_page_view";
+const SCREEN_VIEW: &str = "_screen_view";
+/// Rows of a ranking (bar) panel.
+const TOP: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DashboardPage {
+    Overview,
+    Acquisition,
+    Engagement,
+    Retention,
+    Device,
+    Details,
+    Realtime,
+}
+
+impl DashboardPage {
+    pub const ALL: [DashboardPage; 7] =
+        [DashboardPage::Overview, DashboardPage::Acquisition, DashboardPage::Engagement, DashboardPage::Retention, DashboardPage::Device, DashboardPage::Details, DashboardPage::Realtime];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DashboardPage::Overview => "overview",
+            DashboardPage::Acquisition => "acquisition",
+            DashboardPage::Engagement => "engagement",
+            DashboardPage::Retention => "retention",
+            DashboardPage::Device => "device",
+            DashboardPage::Details => "details",
+            DashboardPage::Realtime => "realtime",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<DashboardPage> {
+        DashboardPage::ALL.into_iter().find(|page| page.name() == name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Chart {
+    Kpi,
+    Line,
+    Bar,
+    Table,
+    Cohort,
+}
+
+/// Where a panel's table comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PanelSource {
+    Sql(Statement),
+    /// The metadata scan's top values of user attributes (`attribute`, `value`, `users`).
+    ScannedUserAttributes,
+    /// The metadata scan's top values of event parameters (`event_name`, `parameter`,
+    /// `value`, `events`).
+    ScannedEventParameters,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PanelQuery {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub chart: Chart,
+    pub source: PanelSource,
+}
+
+/// What a dashboard page is asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DashboardRequest {
+    pub range: DateRange,
+    pub filters: Vec<Condition>,
+    /// The realtime page's "now" (the last 30 minutes end here).
+    pub now_millis: i64,
+}
+
+/// Checks the range and the filters as an exploration's would be.
+pub fn check_dashboard(request: &DashboardRequest, catalog: &Catalog) -> Result<(), InvalidQuery> {
+    let stand_in = Exploration::Event(EventAnalysis { range: request.range, events: Vec::new(), measure: Default::default(), granularity: Granularity::Day, group_by: None, filters: request.filters.clone() });
+    check_exploration(&stand_in, catalog)
+}
+
+/// One page's panels, in display order.
+pub fn build_dashboard(page: DashboardPage, request: &DashboardRequest, scope: &AppScope, dialect: Dialect) -> Vec<PanelQuery> {
+    let panels = Panels { request, scope, dialect, range_millis: scope.range_millis(&request.range) };
+    match page {
+        DashboardPage::Overview => vec![
+            panels.kpis("Overview", panels.range_millis, &[("active_users", Figure::Users), ("new_users", Figure::NewUsers), ("sessions", Figure::Sessions), ("events", Figure::Events), ("page_views", Figure::PageViews)]),
+            panels.daily("active_users", "Active and new users", &[("active_users", Figure::Users), ("new_users", Figure::NewUsers)]),
+            panels.daily("events", "Events and sessions", &[("events", Figure::Events), ("sessions", Figure::Sessions)]),
+            panels.ranking("top_events", "Top events", "e.event_name", Figure::Events, None, panels.range_millis),
+        ],
+        DashboardPage::Acquisition => vec![
+            panels.ranking("new_users_by_source", "New users by traffic source", &column_expression(Column::TrafficSourceSource), Figure::Users, Some(FIRST_OPEN), panels.range_millis),
+            panels.ranking("users_by_channel", "Users by channel group", &column_expression(Column::TrafficSourceChannelGroup), Figure::Users, None, panels.range_millis),
+            panels.ranking("users_by_country", "Users by country", &column_expression(Column::GeoCountry), Figure::Users, None, panels.range_millis),
+            panels.daily("new_users", "New users", &[("new_users", Figure::NewUsers)]),
+        ],
+        DashboardPage::Engagement => vec![
+            panels.daily("views", "Events and views", &[("events", Figure::Events), ("page_views", Figure::PageViews), ("screen_views", Figure::ScreenViews)]),
+            panels.top_views("top_pages", "Top pages", "page", PAGE_VIEW, Column::PageViewPageUrlPath),
+            panels.top_views("top_screens", "Top screens", "screen", SCREEN_VIEW, Column::ScreenViewScreenName),
+            panels.session_edge_pages("entry_pages", "Entry pages", "ASC"),
+            panels.session_edge_pages("exit_pages", "Exit pages", "DESC"),
+        ],
+        DashboardPage::Retention => vec![panels.cohorts(), panels.daily("new_vs_returning", "New and returning users", &[("new", Figure::NewUsers), ("returning", Figure::ReturningUsers)]), panels.rolling_active_users(false), panels.rolling_active_users(true)],
+        DashboardPage::Device => [
+            ("platform", "Platform", Column::Platform),
+            ("operating_system", "Operating system", Column::DeviceOperatingSystem),
+            ("browser", "Browser", Column::DeviceUaBrowser),
+            ("model", "Device model", Column::DeviceMobileModelName),
+            ("resolution", "Screen resolution", Column::ScreenResolution),
+            ("app_version", "App version", Column::AppVersion),
+        ]
+        .into_iter()
+        .map(|(id, title, column)| panels.ranking(id, title, &column_expression(column), Figure::Users, None, panels.range_millis))
+        .collect(),
+        DashboardPage::Details => vec![
+            PanelQuery { id: "user_attributes", title: "User attributes", chart: Chart::Table, source: PanelSource::ScannedUserAttributes },
+            PanelQuery { id: "event_parameters", title: "Event parameters", chart: Chart::Table, source: PanelSource::ScannedEventParameters },
+        ],
+        DashboardPage::Realtime => {
+            let last_half_hour = (request.now_millis - 30 * 60_000, request.now_millis + 1);
+            vec![panels.kpis("Last 30 minutes", last_half_hour, &[("active_users", Figure::Users), ("events", Figure::Events)]), panels.per_minute(last_half_hour), panels.ranking("top_events", "Top events (last 30 minutes)", "e.event_name", Figure::Events, None, last_half_hour)]
+        }
+    }
+}
+
+/// A figure over a set of `base` rows (which have `event_name`, `user_pseudo_id`, `session_id`).
+#[derive(Clone, Copy)]
+enum Figure {
+    Events,
+    Users,
+    NewUsers,
+    ReturningUsers,
+    Sessions,
+    PageViews,
+    ScreenViews,
+}
+
+impl Figure {
+    fn aggregate(self, binder: &mut Binder) -> String {
+        let mut is = |name: &str| format!("event_name = {}", binder.bind(name));
+        match self {
+            Figure::Events => "COUNT(*)".into(),
+            Figure::Users => "COUNT(DISTINCT user_pseudo_id)".into(),
+            Figure::NewUsers => format!("COUNT(DISTINCT CASE WHEN {} THEN user_pseudo_id END)", is(FIRST_OPEN)),
+            Figure::ReturningUsers => format!("COUNT(DISTINCT user_pseudo_id) - COUNT(DISTINCT CASE WHEN {} THEN user_pseudo_id END)", is(FIRST_OPEN)),
+            Figure::Sessions => "COUNT(DISTINCT session_id)".into(),
+            Figure::PageViews => format!("SUM(CASE WHEN {} THEN 1 ELSE 0 END)", is(PAGE_VIEW)),
+            Figure::ScreenViews => format!("SUM(CASE WHEN {} THEN 1 ELSE 0 END)", is(SCREEN_VIEW)),
+        }
+    }
+}
+
+struct Panels<'a> {
+    request: &'a DashboardRequest,
+    scope: &'a AppScope,
+    dialect: Dialect,
+    range_millis: (i64, i64),
+}
+
+impl Panels<'_> {
+    /// The `base` CTE over `between` with the page's filters, selecting `columns`.
+    fn base(&self, binder: &mut Binder, between: (i64, i64), columns: Vec<String>, conditions: Vec<String>) -> String {
+        base_cte_between(binder, self.scope, between, Base { columns, conditions, filters: &self.request.filters, fields_read: Vec::new() })
+    }
+
+    fn common_columns() -> Vec<String> {
+        ["e.event_name", "e.user_pseudo_id", "e.session_id"].map(String::from).to_vec()
+    }
+
+    fn local_day(&self) -> String {
+        self.dialect.period_start(Granularity::Day, &self.dialect.local_time("e.event_time_msec", self.scope.zone_name()))
+    }
+
+    fn panel(id: &'static str, title: &'static str, chart: Chart, binder: Binder, sql: String) -> PanelQuery {
+        PanelQuery { id, title, chart, source: PanelSource::Sql(binder.finish(sql)) }
+    }
+
+    fn kpis(&self, title: &'static str, between: (i64, i64), figures: &[(&str, Figure)]) -> PanelQuery {
+        let mut binder = Binder::new(self.dialect);
+        let base = self.base(&mut binder, between, Self::common_columns(), Vec::new());
+        let selected: Vec<String> = figures.iter().map(|(name, figure)| format!("COALESCE({}, 0) AS {name}", figure.aggregate(&mut binder))).collect();
+        Self::panel("kpis", title, Chart::Kpi, binder, format!("WITH {base} SELECT {} FROM base", selected.join(", ")))
+    }
+
+    /// One line per figure, by local day.
+    fn daily(&self, id: &'static str, title: &'static str, series: &[(&'static str, Figure)]) -> PanelQuery {
+        let mut binder = Binder::new(self.dialect);
+        let mut columns = Self::common_columns();
+        columns.push(format!("{} AS period", self.local_day()));
+        let base = self.base(&mut binder, self.range_millis, columns, Vec::new());
+        let day = self.dialect.date_text("period");
+        let selects: Vec<String> = series.iter().map(|(name, figure)| format!("SELECT {day} AS period, '{name}' AS series, COALESCE({}, 0) AS value FROM base GROUP BY period", figure.aggregate(&mut binder))).collect();
+        Self::panel(id, title, Chart::Line, binder, format!("WITH {base} {} ORDER BY 1, 2", selects.join(" UNION ALL ")))
+    }
+
+    /// `label`, `value`: the largest `TOP` values of an expression (null shown as `(not set)`).
+    fn ranking(&self, id: &'static str, title: &'static str, expression: &str, figure: Figure, only_event: Option<&str>, between: (i64, i64)) -> PanelQuery {
+        let mut binder = Binder::new(self.dialect);
+        let mut columns = Self::common_columns();
+        columns.push(format!("COALESCE(CAST({expression} AS VARCHAR), '(not set)') AS label"));
+        let conditions = only_event.map(|name| format!("e.event_name = {}", binder.bind(name))).into_iter().collect();
+        let base = self.base(&mut binder, between, columns, conditions);
+        let value = figure.aggregate(&mut binder);
+        Self::panel(id, title, Chart::Bar, binder, format!("WITH {base} SELECT label, {value} AS value FROM base GROUP BY label ORDER BY 2 DESC, 1 LIMIT {TOP}"))
+    }
+
+    /// `<label>`, `views`, `users` of one view event's page or screen.
+    fn top_views(&self, id: &'static str, title: &'static str, label: &str, event: &str, column: Column) -> PanelQuery {
+        let mut binder = Binder::new(self.dialect);
+        let mut columns = Self::common_columns();
+        columns.push(format!("{} AS node", column_expression(column)));
+        let conditions = vec![format!("e.event_name = {}", binder.bind(event)), format!("{} IS NOT NULL", column_expression(column))];
+        let base = self.base(&mut binder, self.range_millis, columns, conditions);
+        Self::panel(id, title, Chart::Table, binder, format!("WITH {base} SELECT node AS {label}, COUNT(*) AS views, COUNT(DISTINCT user_pseudo_id) AS users FROM base GROUP BY node ORDER BY 2 DESC, 1 LIMIT 20"))
+    }
+
+    /// The first (`ASC`) or last (`DESC`) page viewed in each session.
+    fn session_edge_pages(&self, id: &'static str, title: &'static str, direction: &str) -> PanelQuery {
+        let mut binder = Binder::new(self.dialect);
+        let mut columns = Self::common_columns();
+        columns.extend(["e.page_view_page_url_path AS node".to_string(), "e.event_time_msec".into(), "e.event_id".into()]);
+        let conditions = vec![format!("e.event_name = {}", binder.bind(PAGE_VIEW)), "e.page_view_page_url_path IS NOT NULL".into()];
+        let base = self.base(&mut binder, self.range_millis, columns, conditions);
+        Self::panel(
+            id,
+            title,
+            Chart::Bar,
+            binder,
+            format!(
+                "WITH {base}, ordered AS (SELECT node, ROW_NUMBER() OVER (PARTITION BY user_pseudo_id, session_id ORDER BY event_time_msec {direction}, event_id {direction}) AS position FROM base) \
+                 SELECT node AS label, COUNT(*) AS value FROM ordered WHERE position = 1 GROUP BY node ORDER BY 2 DESC, 1 LIMIT {TOP}"
+            ),
+        )
+    }
+
+    /// Weekly cohorts of the 8 weeks up to the range's end, by any event.
+    fn cohorts(&self) -> PanelQuery {
+        let to = self.request.range.to;
+        let monday = to - chrono::Duration::days(i64::from(chrono::Datelike::weekday(&to).num_days_from_monday()));
+        let query = RetentionAnalysis {
+            range: DateRange { from: monday - chrono::Duration::weeks(7), to },
+            start_event: String::new(),
+            return_event: String::new(),
+            granularity: Granularity::Week,
+            periods: 7,
+            filters: self.request.filters.clone(),
+        };
+        let mut binder = Binder::new(self.dialect);
+        let sql = retention_of_events(&mut binder, self.scope, &query, None);
+        Self::panel("cohorts", "Weekly cohorts (any event)", Chart::Cohort, binder, sql)
+    }
+
+    /// DAU / WAU / MAU by day, or their ratios (stickiness). Users active in the 7 (30) days
+    /// ending on each day of the range, so the base reaches 29 days before the range.
+    fn rolling_active_users(&self, ratios: bool) -> PanelQuery {
+        let mut binder = Binder::new(self.dialect);
+        let earliest = self.scope.range_millis(&DateRange { from: self.request.range.from - chrono::Duration::days(29), to: self.request.range.to });
+        let base = self.base(&mut binder, earliest, vec!["e.user_pseudo_id".into(), format!("{} AS period", self.local_day())], Vec::new());
+        let first_day = binder.bind(self.request.range.from.format("%Y-%m-%d").to_string().as_str());
+        let first_day = self.dialect.date_parameter(&first_day);
+        let float = self.dialect.float_type();
+        let rolling = format!(
+            "user_days AS (SELECT DISTINCT user_pseudo_id, period FROM base), days AS (SELECT DISTINCT period AS day FROM user_days WHERE period >= {first_day}), \
+             rolling AS (SELECT d.day, COUNT(DISTINCT CASE WHEN u.period = d.day THEN u.user_pseudo_id END) AS dau, \
+             COUNT(DISTINCT CASE WHEN u.period > d.day - 7 THEN u.user_pseudo_id END) AS wau, COUNT(DISTINCT u.user_pseudo_id) AS mau \
+             FROM days AS d JOIN user_days AS u ON u.period > d.day - 30 AND u.period <= d.day GROUP BY d.day)"
+        );
+        let (id, title, series): (&'static str, &'static str, Vec<(&str, String)>) = if ratios {
+            (
+                "stickiness",
+                "Stickiness",
+                vec![("dau_over_wau", format!("CAST(dau AS {float}) / CAST(wau AS {float})")), ("dau_over_mau", format!("CAST(dau AS {float}) / CAST(mau AS {float})"))],
+            )
+        } else {
+            ("active_users_rolling", "Daily, weekly and monthly active users", vec![("dau", "dau".into()), ("wau", "wau".into()), ("mau", "mau".into())])
+        };
+        let day = self.dialect.date_text("day");
+        let selects: Vec<String> = series.iter().map(|(name, value)| format!("SELECT {day} AS period, '{name}' AS series, {value} AS value FROM rolling")).collect();
+        Self::panel(id, title, Chart::Line, binder, format!("WITH {base}, {rolling} {} ORDER BY 1, 2", selects.join(" UNION ALL ")))
+    }
+
+    /// Events per local minute of the last half hour.
+    fn per_minute(&self, between: (i64, i64)) -> PanelQuery {
+        let mut binder = Binder::new(self.dialect);
+        let minute = self.dialect.minute_text(&self.dialect.local_time("e.event_time_msec", self.scope.zone_name()));
+        let base = self.base(&mut binder, between, vec![format!("{minute} AS period"), "e.event_time_msec".into()], Vec::new());
+        Self::panel("events_per_minute", "Events per minute", Chart::Line, binder, format!("WITH {base} SELECT period, 'events' AS series, COUNT(*) AS value FROM base GROUP BY period ORDER BY MIN(event_time_msec)"))
+    }
+}

@@ -1,0 +1,2 @@
+WITH base AS (SELECT e.event_name, e.user_pseudo_id, e.session_id, e.page_view_page_url_path AS node FROM "shop-web".event_v2 AS e WHERE e.event_time_msec >= :p2 AND e.event_time_msec < :p3 AND e.event_name = :p1 AND e.page_view_page_url_path IS NOT NULL) SELECT node AS page, COUNT(*) AS views, COUNT(DISTINCT user_pseudo_id) AS users FROM base GROUP BY node ORDER BY 2 DESC, 1 LIMIT 20
+-- parameters: ["_page_view",1793577600000,1794787200000]

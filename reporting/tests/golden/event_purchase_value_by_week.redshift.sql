@@ -1,0 +1,2 @@
+WITH base AS (SELECT CAST(DATE_TRUNC('week', (TIMESTAMP 'epoch' + e.event_time_msec / 1000 * INTERVAL '1 second')) AS DATE) AS period, e.event_name, CAST(NULL AS VARCHAR) AS group_value, e.event_value AS measured, e.user_pseudo_id FROM "shop-web".event_v2 AS e WHERE e.event_time_msec >= :p2 AND e.event_time_msec < :p3 AND e.event_name IN (:p1)) SELECT TO_CHAR(period, 'YYYY-MM-DD') AS period, event_name, group_value, SUM(measured) AS value FROM base GROUP BY period, event_name, group_value ORDER BY 1, 2, 3 NULLS FIRST
+-- parameters: ["purchase",1793577600000,1794787200000]
