@@ -92,15 +92,91 @@ impl RedshiftWarehouse {
     /// may fix (a concurrent load held a lock), so it is retryable.
     async fn run_to_completion(&self, statements: Vec<String>) -> Result<(String, Vec<i64>), ActivityFailure> {
         let statement_id = self.submit(statements, None).await?;
+        let sub_statement_rows = self.wait_until_finished(&statement_id).await?;
+        Ok((statement_id, sub_statement_rows))
+    }
+
+    /// Polls a statement (200 ms, doubling up to 5 s) until it finishes; its sub-statements'
+    /// row counts.
+    async fn wait_until_finished(&self, statement_id: &str) -> Result<Vec<i64>, ActivityFailure> {
         let mut pause = Duration::from_millis(200);
         loop {
-            match statement_state(&self.describe(&statement_id).await?) {
-                StatementState::Finished { sub_statement_rows } => return Ok((statement_id, sub_statement_rows)),
+            match statement_state(&self.describe(statement_id).await?) {
+                StatementState::Finished { sub_statement_rows } => return Ok(sub_statement_rows),
                 StatementState::Failed { reason } => return Err(data_api_error("statement")(reason)),
                 StatementState::Running => {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(5));
                 }
+            }
+        }
+    }
+
+    /// Runs one reporting statement (an exploration or a dashboard panel, named parameters
+    /// `:p1`, `:p2`, … bound as the Data API's parameters) and reads its whole result.
+    pub async fn run_report(&self, statement: &clickstream_reporting::Statement) -> Result<ReportAnswer, ActivityFailure> {
+        let parameters = statement
+            .parameters
+            .iter()
+            .enumerate()
+            .map(|(index, value)| aws_sdk_redshiftdata::types::SqlParameter::builder().name(format!("p{}", index + 1)).value(value.as_text()).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| data_api_error("ExecuteStatement")(error.to_string()))?;
+        let settings = &self.settings;
+        let optional = |text: &str| (!text.is_empty()).then(|| text.to_string());
+        let submitted = self
+            .client
+            .execute_statement()
+            .sql(&statement.sql)
+            .set_parameters((!parameters.is_empty()).then_some(parameters))
+            .database(&settings.database)
+            .set_workgroup_name(optional(&settings.workgroup_name))
+            .set_cluster_identifier(optional(&settings.cluster_identifier))
+            .set_db_user(optional(&settings.db_user))
+            .set_secret_arn(optional(&settings.secret_arn))
+            .statement_name("clickstream-report")
+            .send()
+            .await
+            .map_err(|error| data_api_error("ExecuteStatement")(DisplayErrorContext(error).to_string()))?;
+        let statement_id = submitted.id().map(str::to_string).ok_or_else(|| data_api_error("ExecuteStatement")("the answer has no statement id".into()))?;
+        self.wait_until_finished(&statement_id).await?;
+        let table = self.result_table(&statement_id).await?;
+        Ok(ReportAnswer { statement_id, table })
+    }
+
+    /// A finished statement's result set (all pages) as a table: column labels, JSON values.
+    async fn result_table(&self, statement_id: &str) -> Result<clickstream_reporting::ResultTable, ActivityFailure> {
+        use aws_sdk_redshiftdata::types::Field;
+        let mut table = clickstream_reporting::ResultTable::default();
+        let mut next_token = None;
+        loop {
+            let page = self
+                .client
+                .get_statement_result()
+                .id(statement_id)
+                .set_next_token(next_token)
+                .send()
+                .await
+                .map_err(|error| data_api_error("GetStatementResult")(DisplayErrorContext(error).to_string()))?;
+            if table.columns.is_empty() {
+                table.columns = page.column_metadata().iter().map(|column| column.label().or(column.name()).unwrap_or_default().to_string()).collect();
+            }
+            for record in page.records() {
+                let row = record
+                    .iter()
+                    .map(|field| match field {
+                        Field::LongValue(number) => serde_json::Value::from(*number),
+                        Field::DoubleValue(number) => serde_json::Number::from_f64(*number).map_or(serde_json::Value::Null, serde_json::Value::Number),
+                        Field::StringValue(text) => serde_json::Value::from(text.as_str()),
+                        Field::BooleanValue(flag) => serde_json::Value::from(*flag),
+                        _ => serde_json::Value::Null,
+                    })
+                    .collect();
+                table.rows.push(row);
+            }
+            next_token = page.next_token().map(str::to_string);
+            if next_token.is_none() {
+                return Ok(table);
             }
         }
     }
@@ -145,6 +221,13 @@ impl RedshiftWarehouse {
         }
         Ok(loads)
     }
+}
+
+/// A reporting statement's answer from Redshift, with the Data API statement that ran it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportAnswer {
+    pub statement_id: String,
+    pub table: clickstream_reporting::ResultTable,
 }
 
 /// One field of a Data API result: text, a number, or NULL.

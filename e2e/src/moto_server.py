@@ -10,7 +10,9 @@ for Rust rejects. This wrapper, started by the test harness instead of `moto_ser
   and `DescribeStatement` shows them;
 - lets statements finish: `STARTED` until CLICKSTREAM_MOTO_STATEMENT_SECONDS (default 1.5)
   have passed since submission, `FINISHED` after, so callers really poll. Nothing is executed:
-  DDL and COPY report -1 rows, other statements 0.
+  DDL and COPY report -1 rows, other statements 0;
+- answers `GetStatementResult` (moto's fixed three rows) with `nullable` as the number the
+  API defines (0 not nullable, 1 nullable) instead of a boolean, which the Rust SDK rejects.
 """
 
 import json
@@ -108,7 +110,18 @@ def batch_execute_statement(self):
     )
 
 
+def get_statement_result(self):
+    status, headers, body = ORIGINAL_GET_RESULT(self)
+    document = json.loads(body)
+    for column in document.get("ColumnMetadata", []):
+        if isinstance(column.get("nullable"), bool):
+            column["nullable"] = 1 if column["nullable"] else 0
+    return status, headers, json.dumps(document)
+
+
 ORIGINAL_EXECUTE = responses.RedshiftDataAPIServiceResponse.execute_statement
+ORIGINAL_GET_RESULT = responses.RedshiftDataAPIServiceResponse.get_statement_result
+responses.RedshiftDataAPIServiceResponse.get_statement_result = get_statement_result
 responses.RedshiftDataAPIServiceResponse.describe_statement = describe_statement
 responses.RedshiftDataAPIServiceResponse.execute_statement = execute_statement
 responses.RedshiftDataAPIServiceResponse.batch_execute_statement = batch_execute_statement

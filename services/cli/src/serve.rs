@@ -82,6 +82,7 @@ pub async fn run(config: Arc<Config>, config_file: Option<std::path::PathBuf>, r
             control: control.clone(),
             temporal: std::sync::OnceLock::new(),
             token_validator: clickstream_console::auth::token_validator(&config.console.oidc),
+            redshift: redshift_for_reports(&config, &storage).await,
         });
         console_state = Some(state.clone());
         let router = with_metrics(clickstream_console::router(state), metrics.clone());
@@ -205,4 +206,14 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
     }
     tracing::info!("shutdown requested; draining");
     shutdown.cancel();
+}
+
+/// The Redshift warehouse the console's reports of Redshift projects run on, when
+/// `[warehouse.redshift]` names a workgroup or a cluster.
+async fn redshift_for_reports(config: &Config, storage: &Storage) -> Option<Arc<clickstream_activities::redshift::RedshiftWarehouse>> {
+    let settings = &config.warehouse.redshift;
+    if settings.workgroup_name.is_empty() && settings.cluster_identifier.is_empty() {
+        return None;
+    }
+    Some(Arc::new(clickstream_activities::redshift::RedshiftWarehouse::connect(settings, storage.clone()).await))
 }

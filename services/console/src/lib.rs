@@ -32,6 +32,9 @@ pub struct ConsoleState {
     pub temporal: OnceLock<temporalio_client::Client>,
     /// Present when `console.oidc.enabled`.
     pub token_validator: Option<clickstream_auth::TokenValidator>,
+    /// Reports of apps whose project models on Redshift run here (present when
+    /// `[warehouse.redshift]` names a workgroup or a cluster).
+    pub redshift: Option<Arc<clickstream_activities::redshift::RedshiftWarehouse>>,
 }
 
 pub fn router(state: Arc<ConsoleState>) -> Router {

@@ -13,9 +13,9 @@ use axum::{
 };
 use clickstream_activities::metadata::AppMetadata;
 use clickstream_control::service::{ExplorationChanges, NewExploration};
-use clickstream_core::control_model::SavedExploration;
+use clickstream_core::{config::WarehouseKind, control_model::SavedExploration};
 use clickstream_reporting::{
-    AppScope, Catalog, Dialect, Exploration, InvalidQuery, ResultTable, build_exploration, check_exploration,
+    AppScope, Catalog, Dialect, Exploration, InvalidQuery, ResultTable, Statement, build_exploration, check_exploration,
     dashboards::{Chart, DashboardPage, DashboardRequest, PanelSource, build_dashboard, check_dashboard},
     query::{Column, Condition, DateRange},
 };
@@ -37,6 +37,34 @@ impl From<InvalidQuery> for ApiError {
     }
 }
 
+/// Which warehouse an app's reports read: its project's (`warehouse` of a configuration
+/// project, the modeling engine of a pipeline).
+fn dialect_of(state: &ConsoleState, app_id: &str) -> Dialect {
+    match state.config.project_of_app(app_id).map(|project| project.warehouse) {
+        Some(WarehouseKind::Redshift) => Dialect::Redshift,
+        _ => Dialect::DuckDb,
+    }
+}
+
+/// Runs an app's statements (None: a panel without SQL) on its warehouse, in order: DuckDB on
+/// one blocking task, Redshift through the Data API.
+async fn run_statements(state: &ConsoleState, app_id: &str, dialect: Dialect, statements: Vec<Option<Statement>>) -> Result<Vec<Option<ResultTable>>, ApiError> {
+    if dialect == Dialect::DuckDb {
+        let query_app = app_id.to_string();
+        return query_warehouse(state, move |warehouse| statements.iter().map(|statement| statement.as_ref().map(|statement| warehouse.run_report(&query_app, statement)).transpose()).collect::<Result<Vec<_>, _>>()).await;
+    }
+    let redshift = state.redshift.as_ref().ok_or_else(|| ApiError::unavailable(format!("app `{app_id}` models on Redshift, and [warehouse.redshift] names no workgroup or cluster")))?;
+    let mut tables = Vec::with_capacity(statements.len());
+    for statement in statements {
+        let table = match statement {
+            Some(statement) => Some(redshift.run_report(&statement).await.map_err(|failure| ApiError::unavailable(format!("Redshift query failed: {failure}")))?.table),
+            None => None,
+        };
+        tables.push(table);
+    }
+    Ok(tables)
+}
+
 /// The app's time zone (its record's; UTC for apps of the configuration file).
 async fn app_scope(state: &ConsoleState, app_id: &str) -> Result<AppScope, ApiError> {
     known_app(state, app_id).await?;
@@ -51,7 +79,11 @@ async fn app_catalog(state: &ConsoleState, app_id: &str) -> Result<(Catalog, App
     let metadata = scanned_metadata(state, app_id).await?;
     let scanned = metadata.scanned_at_ms > 0;
     let query_app = app_id.to_string();
-    let mut catalog = query_warehouse(state, move |warehouse| warehouse.analysis_catalog(&query_app, !scanned)).await?;
+    // Redshift apps: the metadata scan's names only (it runs on Redshift too).
+    let mut catalog = match dialect_of(state, app_id) {
+        Dialect::DuckDb => query_warehouse(state, move |warehouse| warehouse.analysis_catalog(&query_app, !scanned)).await?,
+        Dialect::Redshift => Catalog::default(),
+    };
     catalog.events.extend(metadata.events.iter().map(|event| event.name.clone()));
     catalog.event_parameters.extend(metadata.event_parameters.iter().map(|parameter| parameter.name.clone()));
     catalog.user_attributes.extend(metadata.user_attributes.iter().map(|attribute| attribute.name.clone()));
@@ -85,9 +117,10 @@ async fn run_checked(state: &ConsoleState, app_id: &str, exploration: &Explorati
     let scope = app_scope(state, app_id).await?;
     let (catalog, _) = app_catalog(state, app_id).await?;
     check_exploration(exploration, &catalog)?;
-    let statement = build_exploration(exploration, &scope, Dialect::DuckDb);
-    let query_app = app_id.to_string();
-    query_warehouse(state, move |warehouse| warehouse.run_report(&query_app, &statement)).await
+    let dialect = dialect_of(state, app_id);
+    let statement = build_exploration(exploration, &scope, dialect);
+    let mut tables = run_statements(state, app_id, dialect, vec![Some(statement)]).await?;
+    Ok(tables.pop().flatten().unwrap_or_default())
 }
 
 /// `?format=csv` asks for CSV instead of JSON.
@@ -254,17 +287,16 @@ pub async fn dashboard(State(state): Shared, Path((app_id, page_name)): Path<(St
     let request = dashboard_request(&scope, &query)?;
     let (catalog, metadata) = app_catalog(&state, &app_id).await?;
     check_dashboard(&request, &catalog)?;
-    let panel_queries = build_dashboard(page, &request, &scope, Dialect::DuckDb);
-    let statements: Vec<_> = panel_queries.iter().map(|panel| match &panel.source {
-        PanelSource::Sql(statement) => Some(statement.clone()),
-        _ => None,
-    }).collect();
-    // One blocking task for the page: its panels run one after the other on the warehouse.
-    let query_app = app_id.clone();
-    let tables = query_warehouse(&state, move |warehouse| {
-        statements.iter().map(|statement| statement.as_ref().map(|statement| warehouse.run_report(&query_app, statement)).transpose()).collect::<Result<Vec<_>, _>>()
-    })
-    .await?;
+    let dialect = dialect_of(&state, &app_id);
+    let panel_queries = build_dashboard(page, &request, &scope, dialect);
+    let statements: Vec<_> = panel_queries
+        .iter()
+        .map(|panel| match &panel.source {
+            PanelSource::Sql(statement) => Some(statement.clone()),
+            _ => None,
+        })
+        .collect();
+    let tables = run_statements(&state, &app_id, dialect, statements).await?;
     let panels = panel_queries
         .into_iter()
         .zip(tables)

@@ -180,3 +180,38 @@ async fn the_dynamodb_metadata_store_keeps_one_item_per_name_and_drops_stale_one
     store.save_app("proj", &second).await.unwrap();
     assert_eq!(store.app("proj", "app-1").await.unwrap(), Some(second), "what the new scan did not find is gone");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_runs_through_the_data_api_with_bound_parameters_and_reads_the_result() {
+    use clickstream_reporting::{
+        AppScope, Dialect, Exploration, build_exploration,
+        query::{DateRange, FunnelAnalysis},
+    };
+    clickstream_e2e::use_test_aws_credentials();
+    let directory = tempfile::tempdir().unwrap();
+    let moto = MotoServer::start(directory.path());
+    let warehouse = RedshiftWarehouse::connect(&redshift_settings(&moto), lake_on(&moto).await).await;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap();
+    let funnel = Exploration::Funnel(FunnelAnalysis {
+        range: DateRange { from: day, to: day },
+        steps: vec!["_page_view".into(), "purchase".into()],
+        window_seconds: 3600,
+        group_by: None,
+        filters: vec![],
+    });
+    let statement = build_exploration(&funnel, &AppScope::new("shop-web", "Asia/Shanghai").unwrap(), Dialect::Redshift);
+    let answer = warehouse.run_report(&statement).await.unwrap();
+
+    // What reached the Data API: the builder's SQL, its values as named parameters p1, p2, ….
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).region(aws_config::Region::new("us-east-1")).endpoint_url(moto.endpoint()).load().await;
+    let described = aws_sdk_redshiftdata::Client::new(&config).describe_statement().id(&answer.statement_id).send().await.unwrap();
+    assert_eq!(described.query_string(), Some(statement.sql.as_str()));
+    let sent: Vec<(String, String)> = described.query_parameters().iter().map(|parameter| (parameter.name().to_string(), parameter.value().to_string())).collect();
+    let expected: Vec<(String, String)> = statement.parameters.iter().enumerate().map(|(index, value)| (format!("p{}", index + 1), value.as_text())).collect();
+    assert_eq!(sent, expected);
+    assert!(sent.iter().any(|(_, value)| value == "1793548800000"), "local midnight in Shanghai as the range start: {sent:?}");
+    // moto's Data API answers every query with the same three rows; they come back typed.
+    assert_eq!(answer.table.columns, ["Number", "Street", "City"]);
+    assert_eq!(answer.table.rows[0], vec![serde_json::json!(10), serde_json::json!("Alpha st"), serde_json::json!("Vancouver")]);
+    assert_eq!(answer.table.rows.len(), 3);
+}
