@@ -66,7 +66,7 @@ pub(crate) struct Base<'a> {
 
 pub(crate) fn column_expression(column: Column) -> String {
     match column {
-        Column::ScreenResolution => "CAST(e.device_screen_width AS VARCHAR) || 'x' || CAST(e.device_screen_height AS VARCHAR)".into(),
+        Column::ScreenResolution => "CAST(e.device_screen_width AS VARCHAR(11)) || 'x' || CAST(e.device_screen_height AS VARCHAR(11))".into(),
         column => format!("e.{}", column.name()),
     }
 }
@@ -148,8 +148,8 @@ pub(crate) fn event_name_condition(binder: &mut Binder, names: &[String]) -> Vec
 
 fn group_expression(binder: &mut Binder, group_by: &Option<Field>) -> String {
     match group_by {
-        Some(field) => format!("CAST({} AS VARCHAR)", field_expression(binder, field)),
-        None => "CAST(NULL AS VARCHAR)".into(),
+        Some(field) => format!("CAST({} AS {})", field_expression(binder, field), binder.dialect.text_type()),
+        None => format!("CAST(NULL AS {})", binder.dialect.text_type()),
     }
 }
 
@@ -198,7 +198,7 @@ fn funnel(binder: &mut Binder, scope: &AppScope, query: &FunnelAnalysis) -> Stri
         scope,
         &query.range,
         Base {
-            columns: vec!["e.event_name".into(), "e.user_pseudo_id".into(), "e.event_time_msec".into(), format!("{group} AS group_value")],
+            columns: vec!["e.event_id".into(), "e.event_name".into(), "e.user_pseudo_id".into(), "e.event_time_msec".into(), format!("{group} AS group_value")],
             conditions,
             filters: &query.filters,
             fields_read: query.group_by.iter().collect(),
@@ -207,9 +207,18 @@ fn funnel(binder: &mut Binder, scope: &AppScope, query: &FunnelAnalysis) -> Stri
     let window = binder.bind(i64::from(query.window_seconds) * 1000);
     let mut ctes = vec![base];
     let first_step = binder.bind(&query.steps[0]);
-    ctes.push(format!(
-        "step_1 AS (SELECT user_pseudo_id, group_value, MIN(event_time_msec) AS first_time, MIN(event_time_msec) AS step_time FROM base WHERE event_name = {first_step} GROUP BY user_pseudo_id, group_value)"
-    ));
+    if query.group_by.is_some() {
+        // A user enters once, in the group of their first step-1 event.
+        ctes.push(format!(
+            "first_steps AS (SELECT user_pseudo_id, group_value, event_time_msec, ROW_NUMBER() OVER (PARTITION BY user_pseudo_id ORDER BY event_time_msec, event_id) AS position \
+             FROM base WHERE event_name = {first_step}), \
+             step_1 AS (SELECT user_pseudo_id, group_value, event_time_msec AS first_time, event_time_msec AS step_time FROM first_steps WHERE position = 1)"
+        ));
+    } else {
+        ctes.push(format!(
+            "step_1 AS (SELECT user_pseudo_id, group_value, MIN(event_time_msec) AS first_time, MIN(event_time_msec) AS step_time FROM base WHERE event_name = {first_step} GROUP BY user_pseudo_id, group_value)"
+        ));
+    }
     for (index, step) in query.steps.iter().enumerate().skip(1) {
         let name = binder.bind(step);
         // Each step: the user's earliest such event after the previous step, still within
@@ -369,10 +378,14 @@ fn attribution(binder: &mut Binder, scope: &AppScope, query: &AttributionAnalysi
     let mut names = vec![query.conversion_event.clone()];
     names.extend(query.touchpoints.iter().cloned());
     let conditions = event_name_condition(binder, &names);
-    let base = base_cte(
+    // The events from one window before the range, so a conversion early in the range still
+    // sees the touches before it; only conversions in the range are counted.
+    let (from_millis, to_millis) = scope.range_millis(&query.range);
+    let window_millis = i64::from(query.window_seconds) * 1000;
+    let base = base_cte_between(
         binder,
         scope,
-        &query.range,
+        (from_millis - window_millis, to_millis),
         Base {
             columns: vec!["e.event_id".into(), "e.event_name".into(), "e.user_pseudo_id".into(), "e.event_time_msec".into(), format!("{value} AS event_value")],
             conditions,
@@ -381,8 +394,9 @@ fn attribution(binder: &mut Binder, scope: &AppScope, query: &AttributionAnalysi
         },
     );
     let conversion = binder.bind(&query.conversion_event);
+    let range_start = binder.bind(from_millis);
     let touchpoints = binder.bind_list(&query.touchpoints);
-    let window = binder.bind(i64::from(query.window_seconds) * 1000);
+    let window = binder.bind(window_millis);
     let credit = match query.model {
         AttributionModel::FirstTouch => format!("CAST(CASE WHEN touch_position = 1 THEN 1 ELSE 0 END AS {float})"),
         AttributionModel::LastTouch => format!("CAST(CASE WHEN touch_position = touch_count THEN 1 ELSE 0 END AS {float})"),
@@ -394,16 +408,19 @@ fn attribution(binder: &mut Binder, scope: &AppScope, query: &AttributionAnalysi
         ),
         AttributionModel::TimeDecay { half_life_seconds } => {
             let half_life = binder.bind(i64::from(half_life_seconds) * 1000);
-            let weight = format!("POWER(CAST(0.5 AS {float}), CAST(conversion_time - touch_time AS {float}) / CAST({half_life} AS {float}))");
+            // Ages from the conversion's newest touch (weight 1), so the sum is at least 1;
+            // the exponent is capped so that old touches weigh ~0 instead of underflowing.
+            let weight = format!("POWER(CAST(0.5 AS {float}), LEAST(CAST(newest_touch_time - touch_time AS {float}) / CAST({half_life} AS {float}), CAST(1000 AS {float})))");
             format!("{weight} / SUM({weight}) OVER (PARTITION BY conversion_id)")
         }
     };
     format!(
         "WITH {base}, \
-         conversions AS (SELECT event_id AS conversion_id, user_pseudo_id, event_time_msec AS conversion_time, COALESCE(event_value, 0) AS conversion_value FROM base WHERE event_name = {conversion}), \
+         conversions AS (SELECT event_id AS conversion_id, user_pseudo_id, event_time_msec AS conversion_time, COALESCE(event_value, 0) AS conversion_value FROM base \
+         WHERE event_name = {conversion} AND event_time_msec >= {range_start}), \
          touches AS (SELECT c.conversion_id, c.conversion_time, c.conversion_value, b.event_name AS touchpoint, b.event_time_msec AS touch_time, \
          ROW_NUMBER() OVER (PARTITION BY c.conversion_id ORDER BY b.event_time_msec, b.event_id) AS touch_position, \
-         COUNT(*) OVER (PARTITION BY c.conversion_id) AS touch_count \
+         COUNT(*) OVER (PARTITION BY c.conversion_id) AS touch_count, MAX(b.event_time_msec) OVER (PARTITION BY c.conversion_id) AS newest_touch_time \
          FROM conversions AS c JOIN base AS b ON b.user_pseudo_id = c.user_pseudo_id AND b.event_name IN {touchpoints} \
          AND b.event_time_msec < c.conversion_time AND b.event_time_msec >= c.conversion_time - {window}), \
          credited AS (SELECT touchpoint, conversion_value, {credit} AS credit FROM touches) \

@@ -95,7 +95,12 @@ fn check_conditions(problems: &mut Problems, catalog: &Catalog, conditions: &[Co
             problems.add(values_path.clone(), "must be a number");
         }
         if condition.values.iter().any(|value| value.len() > 1000) {
-            problems.add(values_path, "values are at most 1000 bytes");
+            problems.add(values_path.clone(), "values are at most 1000 bytes");
+        }
+        // An empty value matches nothing useful, and the Redshift Data API refuses empty
+        // parameters: use is_null / is_not_null for missing values.
+        if condition.values.iter().any(String::is_empty) {
+            problems.add(values_path, "values must not be empty (use is_null for a missing value)");
         }
     }
 }
@@ -137,8 +142,8 @@ pub fn check_exploration(exploration: &Exploration, catalog: &Catalog) -> Result
             if let (crate::query::PathNode::Event, Some(start)) = (query.node, &query.start) {
                 problems.known_event(catalog, "start".into(), start);
             }
-            if query.start.as_ref().is_some_and(|start| start.len() > 1000) {
-                problems.add("start", "at most 1000 bytes");
+            if query.start.as_ref().is_some_and(|start| start.is_empty() || start.len() > 1000) {
+                problems.add("start", "give 1 to 1000 bytes, or no start");
             }
         }
         Exploration::Retention(query) => {

@@ -217,7 +217,7 @@ impl Panels<'_> {
     fn ranking(&self, id: &'static str, title: &'static str, expression: &str, figure: Figure, only_event: Option<&str>, between: (i64, i64)) -> PanelQuery {
         let mut binder = Binder::new(self.dialect);
         let mut columns = Self::common_columns();
-        columns.push(format!("COALESCE(CAST({expression} AS VARCHAR), '(not set)') AS label"));
+        columns.push(format!("COALESCE(CAST({expression} AS {}), '(not set)') AS label", self.dialect.text_type()));
         let conditions = only_event.map(|name| format!("e.event_name = {}", binder.bind(name))).into_iter().collect();
         let base = self.base(&mut binder, between, columns, conditions);
         let value = figure.aggregate(&mut binder);
@@ -286,6 +286,8 @@ impl Panels<'_> {
         // covered once: +1 where a cover starts, -1 where it ends, and a running sum gives
         // the counts. One pass over the user-days, where joining every day with the user-days
         // of the month before it took 5× longer on 10M events.
+        // Redshift has no named WINDOW clause: the frame is written out in each SUM.
+        let running = "ORDER BY change_day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW";
         let rolling = format!(
             "user_days AS (SELECT DISTINCT user_pseudo_id, period FROM base), \
              covers AS (SELECT period AS day, LEAD(period) OVER (PARTITION BY user_pseudo_id ORDER BY period) AS next_day FROM user_days), \
@@ -294,8 +296,7 @@ impl Panels<'_> {
              UNION ALL SELECT LEAST(day + 7, COALESCE(next_day, day + 7)), 0, -1, 0 FROM covers \
              UNION ALL SELECT LEAST(day + 30, COALESCE(next_day, day + 30)), 0, 0, -1 FROM covers), \
              per_day AS (SELECT change_day, SUM(dau) AS dau, SUM(wau) AS wau, SUM(mau) AS mau FROM changes GROUP BY change_day), \
-             running AS (SELECT change_day AS day, SUM(dau) OVER running_days AS dau, SUM(wau) OVER running_days AS wau, SUM(mau) OVER running_days AS mau FROM per_day \
-             WINDOW running_days AS (ORDER BY change_day ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)), \
+             running AS (SELECT change_day AS day, SUM(dau) OVER ({running}) AS dau, SUM(wau) OVER ({running}) AS wau, SUM(mau) OVER ({running}) AS mau FROM per_day), \
              rolling AS (SELECT day, dau, wau, mau FROM running WHERE day >= {first_day} AND day IN (SELECT period FROM user_days))"
         );
         let (id, title, series): (&'static str, &'static str, Vec<(&str, String)>) = if ratios {

@@ -99,7 +99,7 @@ impl Binder {
     /// DuckDB could infer).
     pub fn bind_text(&mut self, text: &str) -> String {
         let placeholder = self.bind(text);
-        format!("CAST({placeholder} AS VARCHAR)")
+        format!("CAST({placeholder} AS {})", self.dialect.text_type())
     }
 
     /// `(p1, p2, …)` for an IN list.
@@ -186,6 +186,14 @@ impl Dialect {
         match self {
             Dialect::DuckDb => format!("TRY_CAST({text} AS DOUBLE)"),
             Dialect::Redshift => format!("CASE WHEN {text} ~ '^[[:space:]]*[-+]?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?[[:space:]]*$' THEN CAST({text} AS DOUBLE PRECISION) END"),
+        }
+    }
+
+    /// Text of any length (Redshift's bare VARCHAR holds 256 bytes).
+    pub fn text_type(self) -> &'static str {
+        match self {
+            Dialect::DuckDb => "VARCHAR",
+            Dialect::Redshift => "VARCHAR(65535)",
         }
     }
 

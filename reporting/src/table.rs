@@ -15,13 +15,17 @@ pub struct ResultTable {
 }
 
 impl ResultTable {
-    /// The table as CSV (RFC 4180: a header line, fields quoted when they need it).
+    /// The table as CSV (RFC 4180: a header line, fields quoted when they need it). Text that
+    /// a spreadsheet would take for a formula (`=`, `+`, `-`, `@`, tab, carriage return first)
+    /// gets a leading `'`: event and parameter text comes from anyone who can reach the
+    /// collector, and must not run in an analyst's spreadsheet.
     pub fn to_csv(&self) -> Result<String, csv::Error> {
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer.write_record(&self.columns)?;
         for row in &self.rows {
             writer.write_record(row.iter().map(|value| match value {
                 serde_json::Value::Null => String::new(),
+                serde_json::Value::String(text) if text.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{text}"),
                 serde_json::Value::String(text) => text.clone(),
                 other => other.to_string(),
             }))?;

@@ -98,6 +98,11 @@ fn funnel_counts_users_through_ordered_steps_within_the_window() {
         [json!(["DE", 1, "_page_view", 1]), json!(["DE", 2, "add_to_cart", 1]), json!(["US", 1, "_page_view", 2]), json!(["US", 2, "add_to_cart", 1]), json!(["US", 3, "purchase", 1])]
     );
 
+    // Grouped by a value that changes between a user's step-1 events (the page path): each
+    // user enters once, in the group of their first page view (/home for all three).
+    let by_page = answer("funnel_by_first_page", funnel(Some(Field::Column(Column::PageViewPageUrlPath)), vec![]));
+    assert_eq!(rows(&by_page), [json!(["/home", 1, "_page_view", 3]), json!(["/home", 2, "add_to_cart", 2]), json!(["/home", 3, "purchase", 1])]);
+
     let pro = answer("funnel_pro_users", funnel(None, vec![Condition { field: Field::UserAttribute("plan".into()), operator: Operator::Equals, values: names(&["pro"]) }]));
     assert_eq!(rows(&pro), [json!([null, 1, "_page_view", 1]), json!([null, 2, "add_to_cart", 1]), json!([null, 3, "purchase", 1])]);
 }
@@ -163,7 +168,11 @@ fn retention_follows_weekly_cohorts() {
 }
 
 fn attribution(model: AttributionModel) -> Exploration {
-    Exploration::Attribution(AttributionAnalysis {
+    Exploration::Attribution(attribution_query(model))
+}
+
+fn attribution_query(model: AttributionModel) -> AttributionAnalysis {
+    AttributionAnalysis {
         range: range(0, 13),
         conversion_event: "purchase".into(),
         touchpoints: names(&["_page_view", "add_to_cart"]),
@@ -171,7 +180,7 @@ fn attribution(model: AttributionModel) -> Exploration {
         window_seconds: 86_400,
         value_parameter: None,
         filters: vec![],
-    })
+    }
 }
 
 #[test]
@@ -193,6 +202,11 @@ fn attribution_shares_each_conversion_by_model() {
     let position = answer("attribution_position_based", attribution(AttributionModel::PositionBased));
     assert_eq!(rows(&position), [json!(["add_to_cart", 2, 1.4, 70.0, 3]), json!(["_page_view", 2, 0.6, 60.0, 3])]);
 
+    // A range starting on d2 still sees the touches of the window before it: u2's purchase
+    // (d2 12:00) with a 3-day window is credited to u2's d0 page views and cart.
+    let from_d2 = Exploration::Attribution(AttributionAnalysis { range: range(2, 13), window_seconds: 3 * 86_400, ..attribution_query(AttributionModel::FirstTouch) });
+    assert_eq!(rows(&answer("attribution_window_before_range", from_d2)), [json!(["_page_view", 3, 1.0, 50.0, 1]), json!(["add_to_cart", 1, 0.0, 0.0, 1])]);
+
     // Time decay, half-life 60 s: u1's touches are 300, 240 and 180 s old → weights 1/32,
     // 1/16, 1/8 → shares 1/7, 2/7, 4/7.
     let decay = answer("attribution_time_decay", attribution(AttributionModel::TimeDecay { half_life_seconds: 60 }));
@@ -212,6 +226,8 @@ fn names_outside_the_catalog_and_malformed_queries_are_refused_before_any_sql() 
     for field in ["group_by", "filters[0].field", "filters[0].values", "range"] {
         assert!(refused.fields.contains_key(field), "{field} is reported: {refused}");
     }
+    let refused = check_exploration(&event_analysis(&[], Measure::Count, Granularity::Day, None, vec![Condition { field: Field::Column(Column::GeoCountry), operator: Operator::Equals, values: names(&[""]) }], range(0, 13)), &catalog()).unwrap_err();
+    assert!(refused.fields["filters[0].values"].contains("empty"), "{refused}");
     let refused = check_exploration(&event_analysis(&[], Measure::Count, Granularity::Day, None, vec![], range(0, 400)), &catalog()).unwrap_err();
     assert!(refused.fields.contains_key("range"), "{refused}");
 }
@@ -242,8 +258,8 @@ fn user_values_are_bound_so_quotes_and_injection_text_match_nothing_and_harm_not
 
 #[test]
 fn a_result_exports_as_csv() {
-    let table = ResultTable { columns: names(&["name", "value"]), rows: vec![vec![json!("a, \"b\""), json!(1.5)], vec![Value::Null, json!(2)]] };
-    assert_eq!(table.to_csv().unwrap(), "name,value\n\"a, \"\"b\"\"\",1.5\n,2\n");
+    let table = ResultTable { columns: names(&["name", "value"]), rows: vec![vec![json!("a, \"b\""), json!(1.5)], vec![Value::Null, json!(-2)], vec![json!("=HYPERLINK(\"x\")"), json!("@SUM")]] };
+    assert_eq!(table.to_csv().unwrap(), "name,value\n\"a, \"\"b\"\"\",1.5\n,-2\n\"'=HYPERLINK(\"\"x\"\")\",'@SUM\n", "numbers stay numbers; formula-like text is defused");
 }
 
 trait WithSteps {

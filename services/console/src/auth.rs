@@ -97,7 +97,8 @@ pub fn required_role(method: &Method, path: &str) -> Option<Role> {
     if path.ends_with("/metadata/display-names") {
         return Some(Role::Analyst); // analysts curate the names they read
     }
-    if path.starts_with("/api/v1/apps/") && path.contains("/explorations") {
+    let segments: Vec<&str> = path.split('/').collect();
+    if matches!(segments.as_slice(), ["", "api", "v1", "apps", _, "explorations", ..]) {
         return Some(Role::Analyst); // running and saving explorations is an analyst's work
     }
     let is_project = path.strip_prefix("/api/v1/projects/").is_some_and(|rest| !rest.contains('/'));
@@ -152,6 +153,9 @@ mod tests {
         assert_eq!(required_role(&Method::PUT, "/api/v1/apps/web/metadata/display-names"), Some(Role::Analyst));
         assert_eq!(required_role(&Method::POST, "/api/v1/projects"), Some(Role::Operator));
         assert_eq!(required_role(&Method::DELETE, "/api/v1/apps/web"), Some(Role::Operator));
+        assert_eq!(required_role(&Method::POST, "/api/v1/apps/web/explorations/run"), Some(Role::Analyst));
+        assert_eq!(required_role(&Method::DELETE, "/api/v1/apps/web/explorations/e1"), Some(Role::Analyst));
+        assert_eq!(required_role(&Method::DELETE, "/api/v1/apps/explorations_web"), Some(Role::Operator), "an app named like the route is still an app");
         assert_eq!(required_role(&Method::DELETE, "/api/v1/projects/shop"), Some(Role::Admin));
         assert_eq!(required_role(&Method::POST, "/api/v1/pipelines/pipeline-shop/retry"), Some(Role::Operator));
     }

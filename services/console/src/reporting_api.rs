@@ -68,7 +68,12 @@ async fn run_statements(state: &ConsoleState, app_id: &str, dialect: Dialect, st
 /// The app's time zone (its record's; UTC for apps of the configuration file).
 async fn app_scope(state: &ConsoleState, app_id: &str) -> Result<AppScope, ApiError> {
     known_app(state, app_id).await?;
-    let timezone = if state.config.project_of_app(app_id).is_some() { "UTC".to_string() } else { state.control.app(app_id).await?.timezone };
+    // A stored app has its own time zone; apps of the configuration file report in UTC.
+    let timezone = match state.control.app(app_id).await {
+        Ok(app) => app.timezone,
+        Err(clickstream_control::ControlError::NotFound(_)) => "UTC".to_string(),
+        Err(error) => return Err(error.into()),
+    };
     AppScope::new(app_id, &timezone).map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("app `{app_id}`: {error}")))
 }
 
