@@ -83,6 +83,7 @@ pub async fn run(config: Arc<Config>, config_file: Option<std::path::PathBuf>, r
             temporal: std::sync::OnceLock::new(),
             token_validator: clickstream_console::auth::token_validator(&config.console.oidc),
             redshift: redshift_for_reports(&config, &storage).await,
+            report_catalogs: Default::default(),
         });
         console_state = Some(state.clone());
         let router = with_metrics(clickstream_console::router(state), metrics.clone());

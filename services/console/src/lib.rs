@@ -35,7 +35,12 @@ pub struct ConsoleState {
     /// Reports of apps whose project models on Redshift run here (present when
     /// `[warehouse.redshift]` names a workgroup or a cluster).
     pub redshift: Option<Arc<clickstream_activities::redshift::RedshiftWarehouse>>,
+    /// Each app's reporting catalog and metadata with the time they were read (see
+    /// `reporting_api::app_catalog`).
+    pub report_catalogs: ReportCatalogs,
 }
+
+pub type ReportCatalogs = std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, clickstream_reporting::Catalog, clickstream_activities::metadata::AppMetadata)>>;
 
 pub fn router(state: Arc<ConsoleState>) -> Router {
     use control_api as control;

@@ -80,7 +80,26 @@ async fn app_scope(state: &ConsoleState, app_id: &str) -> Result<AppScope, ApiEr
 /// The names an app's queries may use: the metadata scan's, plus the event names in the
 /// tables now (cheap, and new events are usable before the next scan). Before the first scan
 /// the parameter and attribute names are read from the tables too.
+///
+/// Kept for [`CATALOG_FRESHNESS`] per app (not when empty: an app before its first load is
+/// asked again), so that a dashboard page or a run does not scan the event names each time.
 async fn app_catalog(state: &ConsoleState, app_id: &str) -> Result<(Catalog, AppMetadata), ApiError> {
+    if let Some((read_at, catalog, metadata)) = state.report_catalogs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(app_id)
+        && read_at.elapsed() < CATALOG_FRESHNESS
+    {
+        return Ok((catalog.clone(), metadata.clone()));
+    }
+    let (catalog, metadata) = read_app_catalog(state, app_id).await?;
+    if !catalog.events.is_empty() {
+        state.report_catalogs.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(app_id.to_string(), (std::time::Instant::now(), catalog.clone(), metadata.clone()));
+    }
+    Ok((catalog, metadata))
+}
+
+/// How long an app's catalog is reused: a new event name is usable after at most this long.
+const CATALOG_FRESHNESS: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn read_app_catalog(state: &ConsoleState, app_id: &str) -> Result<(Catalog, AppMetadata), ApiError> {
     let metadata = scanned_metadata(state, app_id).await?;
     let scanned = metadata.scanned_at_ms > 0;
     let query_app = app_id.to_string();
