@@ -19,6 +19,9 @@ use crate::{
     warehouses::{Warehouse, add_table_rows, app_and_table_of_key},
 };
 
+/// How long a report (an exploration or a dashboard panel) may run on Redshift.
+const REPORT_DEADLINE: Duration = Duration::from_secs(120);
+
 pub struct RedshiftWarehouse {
     client: Client,
     settings: RedshiftConfig,
@@ -139,7 +142,19 @@ impl RedshiftWarehouse {
             .await
             .map_err(|error| data_api_error("ExecuteStatement")(DisplayErrorContext(error).to_string()))?;
         let statement_id = submitted.id().map(str::to_string).ok_or_else(|| data_api_error("ExecuteStatement")("the answer has no statement id".into()))?;
-        self.wait_until_finished(&statement_id).await?;
+        // A report nobody waits for any more must not keep Redshift busy: past the deadline
+        // the statement is cancelled and the caller told so.
+        match tokio::time::timeout(REPORT_DEADLINE, self.wait_until_finished(&statement_id)).await {
+            Ok(finished) => {
+                finished?;
+            }
+            Err(_) => {
+                if let Err(error) = self.client.cancel_statement().id(&statement_id).send().await {
+                    tracing::warn!(statement_id, error = %DisplayErrorContext(error), "could not cancel a report past its deadline");
+                }
+                return Err(data_api_error("statement")(format!("the report did not finish within {} s and was cancelled", REPORT_DEADLINE.as_secs())));
+            }
+        }
         let table = self.result_table(&statement_id).await?;
         Ok(ReportAnswer { statement_id, table })
     }

@@ -11,6 +11,7 @@ use crate::{
     check::{Catalog, InvalidQuery, check_exploration},
     query::{Column, Condition, DateRange, EventAnalysis, Exploration, Granularity, RetentionAnalysis},
     sql::{Binder, Dialect, Statement},
+    table::ResultTable,
 };
 
 /// The event every SDK sends once per new user (web and mobile).
@@ -67,11 +68,32 @@ pub enum Chart {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PanelSource {
     Sql(Statement),
+    /// One dimension of a statement shared by several panels (columns `dimension`, `label`,
+    /// `value`), so that they cost one scan: the panel keeps the rows of its dimension.
+    Part { statement: Statement, dimension: &'static str },
     /// The metadata scan's top values of user attributes (`attribute`, `value`, `users`).
     ScannedUserAttributes,
     /// The metadata scan's top values of event parameters (`event_name`, `parameter`,
     /// `value`, `events`).
     ScannedEventParameters,
+}
+
+impl PanelSource {
+    /// The statement to run for this panel (the same one for every part of a shared one).
+    pub fn statement(&self) -> Option<&Statement> {
+        match self {
+            PanelSource::Sql(statement) | PanelSource::Part { statement, .. } => Some(statement),
+            PanelSource::ScannedUserAttributes | PanelSource::ScannedEventParameters => None,
+        }
+    }
+
+    /// The panel's table from its statement's answer: a part keeps its dimension's rows, as
+    /// `label`, `value`.
+    pub fn panel_table(&self, answer: ResultTable) -> ResultTable {
+        let PanelSource::Part { dimension, .. } = self else { return answer };
+        let rows = answer.rows.into_iter().filter(|row| row.first().and_then(|value| value.as_str()) == Some(*dimension)).map(|row| row.into_iter().skip(1).collect()).collect();
+        ResultTable { columns: answer.columns.into_iter().skip(1).collect(), rows }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -121,17 +143,14 @@ pub fn build_dashboard(page: DashboardPage, request: &DashboardRequest, scope: &
             panels.session_edge_pages("exit_pages", "Exit pages", "DESC"),
         ],
         DashboardPage::Retention => vec![panels.cohorts(), panels.daily("new_vs_returning", "New and returning users", &[("new", Figure::NewUsers), ("returning", Figure::ReturningUsers)]), panels.rolling_active_users(false), panels.rolling_active_users(true)],
-        DashboardPage::Device => [
+        DashboardPage::Device => panels.breakdowns(&[
             ("platform", "Platform", Column::Platform),
             ("operating_system", "Operating system", Column::DeviceOperatingSystem),
             ("browser", "Browser", Column::DeviceUaBrowser),
             ("model", "Device model", Column::DeviceMobileModelName),
             ("resolution", "Screen resolution", Column::ScreenResolution),
             ("app_version", "App version", Column::AppVersion),
-        ]
-        .into_iter()
-        .map(|(id, title, column)| panels.ranking(id, title, &column_expression(column), Figure::Users, None, panels.range_millis))
-        .collect(),
+        ]),
         DashboardPage::Details => vec![
             PanelQuery { id: "user_attributes", title: "User attributes", chart: Chart::Table, source: PanelSource::ScannedUserAttributes },
             PanelQuery { id: "event_parameters", title: "Event parameters", chart: Chart::Table, source: PanelSource::ScannedEventParameters },
@@ -222,6 +241,34 @@ impl Panels<'_> {
         let base = self.base(&mut binder, between, columns, conditions);
         let value = figure.aggregate(&mut binder);
         Self::panel(id, title, Chart::Bar, binder, format!("WITH {base} SELECT label, {value} AS value FROM base GROUP BY label ORDER BY 2 DESC, 1 LIMIT {TOP}"))
+    }
+
+    /// Users by each of several columns, one bar panel per column, from one scan: the
+    /// columns are grouped by GROUPING SETS and each panel keeps its own rows (the largest
+    /// `TOP` values). A column's null is `(not set)`, so in a grouping set's rows exactly one
+    /// of the columns is not null, which names the set.
+    fn breakdowns(&self, columns: &[(&'static str, &'static str, Column)]) -> Vec<PanelQuery> {
+        let mut binder = Binder::new(self.dialect);
+        let text = self.dialect.text_type();
+        let mut selected = vec!["e.user_pseudo_id".to_string()];
+        selected.extend(columns.iter().map(|(id, _, column)| format!("COALESCE(CAST({} AS {text}), '(not set)') AS {id}", column_expression(*column))));
+        let base = self.base(&mut binder, self.range_millis, selected, Vec::new());
+        let ids: Vec<&str> = columns.iter().map(|(id, ..)| *id).collect();
+        let sets: Vec<String> = ids.iter().map(|id| format!("({id})")).collect();
+        let dimension: Vec<String> = ids.iter().map(|id| format!("WHEN {id} IS NOT NULL THEN '{id}'")).collect();
+        let sql = format!(
+            "WITH {base}, \
+             grouped AS (SELECT {}, COUNT(DISTINCT user_pseudo_id) AS value FROM base GROUP BY GROUPING SETS ({})), \
+             labelled AS (SELECT CASE {} END AS dimension, COALESCE({}) AS label, value FROM grouped), \
+             ranked AS (SELECT dimension, label, value, ROW_NUMBER() OVER (PARTITION BY dimension ORDER BY value DESC, label) AS position FROM labelled) \
+             SELECT dimension, label, value FROM ranked WHERE position <= {TOP} ORDER BY dimension, value DESC, label",
+            ids.join(", "),
+            sets.join(", "),
+            dimension.join(" "),
+            ids.join(", "),
+        );
+        let statement = binder.finish(sql);
+        columns.iter().map(|(id, title, _)| PanelQuery { id, title, chart: Chart::Bar, source: PanelSource::Part { statement: statement.clone(), dimension: id } }).collect()
     }
 
     /// `<label>`, `views`, `users` of one view event's page or screen.

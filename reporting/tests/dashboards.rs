@@ -22,13 +22,13 @@ fn page(golden: &str, page: DashboardPage, request: &DashboardRequest) -> Vec<(&
     let connection = warehouse();
     let mut answers = Vec::new();
     for (redshift_panel, duckdb_panel) in redshift.into_iter().zip(duckdb) {
-        let (PanelSource::Sql(redshift_statement), PanelSource::Sql(statement)) = (redshift_panel.source, duckdb_panel.source) else { continue };
+        let (Some(redshift_statement), Some(statement)) = (redshift_panel.source.statement(), duckdb_panel.source.statement()) else { continue };
         compare_golden(
             &format!("dashboard_{golden}_{}", redshift_panel.id),
             &format!("{}\n-- parameters: {}\n", redshift_statement.sql, serde_json::to_string(&redshift_statement.parameters).unwrap()),
         );
-        let table = run_on_duckdb(&connection, &statement).unwrap_or_else(|error| panic!("{}: {error}\n{}", duckdb_panel.id, statement.sql));
-        answers.push((duckdb_panel.id, duckdb_panel.chart, table));
+        let answer = run_on_duckdb(&connection, statement).unwrap_or_else(|error| panic!("{}: {error}\n{}", duckdb_panel.id, statement.sql));
+        answers.push((duckdb_panel.id, duckdb_panel.chart, duckdb_panel.source.panel_table(answer)));
     }
     answers
 }

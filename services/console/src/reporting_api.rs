@@ -297,7 +297,7 @@ fn scanned_panel(source: &PanelSource, metadata: &AppMetadata) -> ResultTable {
                 .flat_map(|parameter| parameter.top_values.iter().map(|top| vec![parameter.event_name.clone().into(), parameter.name.clone().into(), top.value.clone().into(), top.count.into()]))
                 .collect(),
         },
-        PanelSource::Sql(_) => ResultTable::default(),
+        PanelSource::Sql(_) | PanelSource::Part { .. } => ResultTable::default(),
     }
 }
 
@@ -313,19 +313,27 @@ pub async fn dashboard(State(state): Shared, Path((app_id, page_name)): Path<(St
     check_dashboard(&request, &catalog)?;
     let dialect = dialect_of(&state, &app_id);
     let panel_queries = build_dashboard(page, &request, &scope, dialect);
-    let statements: Vec<_> = panel_queries
+    // Each distinct statement runs once (the parts of a shared one have the same).
+    let mut statements: Vec<Statement> = Vec::new();
+    let statement_of_panel: Vec<Option<usize>> = panel_queries
         .iter()
-        .map(|panel| match &panel.source {
-            PanelSource::Sql(statement) => Some(statement.clone()),
-            _ => None,
+        .map(|panel| {
+            let statement = panel.source.statement()?;
+            Some(statements.iter().position(|known| known == statement).unwrap_or_else(|| {
+                statements.push(statement.clone());
+                statements.len() - 1
+            }))
         })
         .collect();
-    let tables = run_statements(&state, &app_id, dialect, statements).await?;
+    let answers = run_statements(&state, &app_id, dialect, statements.into_iter().map(Some).collect()).await?;
     let panels = panel_queries
         .into_iter()
-        .zip(tables)
-        .map(|(panel, table)| {
-            let table = table.unwrap_or_else(|| scanned_panel(&panel.source, &metadata));
+        .zip(statement_of_panel)
+        .map(|(panel, statement)| {
+            let table = match statement.and_then(|index| answers[index].clone()) {
+                Some(answer) => panel.source.panel_table(answer),
+                None => scanned_panel(&panel.source, &metadata),
+            };
             PanelView { id: panel.id, title: panel.title, chart: panel.chart, table }
         })
         .collect();
