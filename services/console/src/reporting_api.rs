@@ -46,32 +46,29 @@ fn dialect_of(state: &ConsoleState, app_id: &str) -> Dialect {
     }
 }
 
-/// Runs an app's statements (None: a panel without SQL) on its warehouse, in order: DuckDB on
-/// one blocking task, Redshift through the Data API.
-async fn run_statements(state: &ConsoleState, app_id: &str, dialect: Dialect, statements: Vec<Option<Statement>>) -> Result<Vec<Option<ResultTable>>, ApiError> {
+/// Runs an app's statements on its warehouse, in order: DuckDB on one blocking task,
+/// Redshift through the Data API.
+async fn run_statements(state: &ConsoleState, app_id: &str, dialect: Dialect, statements: Vec<Statement>) -> Result<Vec<ResultTable>, ApiError> {
     if dialect == Dialect::DuckDb {
         let query_app = app_id.to_string();
-        return query_warehouse(state, move |warehouse| statements.iter().map(|statement| statement.as_ref().map(|statement| warehouse.run_report(&query_app, statement)).transpose()).collect::<Result<Vec<_>, _>>()).await;
+        return query_warehouse(state, move |warehouse| statements.iter().map(|statement| warehouse.run_report(&query_app, statement)).collect::<Result<Vec<_>, _>>()).await;
     }
     let redshift = state.redshift.as_ref().ok_or_else(|| ApiError::unavailable(format!("app `{app_id}` models on Redshift, and [warehouse.redshift] names no workgroup or cluster")))?;
     let mut tables = Vec::with_capacity(statements.len());
     for statement in statements {
-        let table = match statement {
-            Some(statement) => Some(redshift.run_report(&statement).await.map_err(|failure| ApiError::unavailable(format!("Redshift query failed: {failure}")))?.table),
-            None => None,
-        };
-        tables.push(table);
+        tables.push(redshift.run_report(&statement).await.map_err(|failure| ApiError::unavailable(format!("Redshift query failed: {failure}")))?.table);
     }
     Ok(tables)
 }
 
 /// The app's time zone (its record's; UTC for apps of the configuration file).
+/// One read of the store: a stored app has its own time zone; an app of the configuration
+/// file reports in UTC; any other is unknown (404, as `known_app` answers).
 async fn app_scope(state: &ConsoleState, app_id: &str) -> Result<AppScope, ApiError> {
-    known_app(state, app_id).await?;
-    // A stored app has its own time zone; apps of the configuration file report in UTC.
     let timezone = match state.control.app(app_id).await {
         Ok(app) => app.timezone,
-        Err(clickstream_control::ControlError::NotFound(_)) => "UTC".to_string(),
+        Err(clickstream_control::ControlError::NotFound(_)) if state.config.project_of_app(app_id).is_some() => "UTC".to_string(),
+        Err(clickstream_control::ControlError::NotFound(_)) => return Err(ApiError::new(StatusCode::NOT_FOUND, format!("app `{app_id}` is not registered"))),
         Err(error) => return Err(error.into()),
     };
     AppScope::new(app_id, &timezone).map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("app `{app_id}`: {error}")))
@@ -138,13 +135,18 @@ pub async fn catalog(State(state): Shared, Path(app_id): Path<String>) -> Result
 
 /// Checks an exploration against the app's catalog, builds and runs it.
 async fn run_checked(state: &ConsoleState, app_id: &str, exploration: &Exploration) -> Result<ResultTable, ApiError> {
-    let scope = app_scope(state, app_id).await?;
     let (catalog, _) = app_catalog(state, app_id).await?;
     check_exploration(exploration, &catalog)?;
+    run_exploration_checked_already(state, app_id, exploration).await
+}
+
+/// Builds and runs an exploration that has passed `check_exploration`.
+async fn run_exploration_checked_already(state: &ConsoleState, app_id: &str, exploration: &Exploration) -> Result<ResultTable, ApiError> {
+    let scope = app_scope(state, app_id).await?;
     let dialect = dialect_of(state, app_id);
     let statement = build_exploration(exploration, &scope, dialect);
-    let mut tables = run_statements(state, app_id, dialect, vec![Some(statement)]).await?;
-    Ok(tables.pop().flatten().unwrap_or_default())
+    let mut tables = run_statements(state, app_id, dialect, vec![statement]).await?;
+    Ok(tables.pop().unwrap_or_default())
 }
 
 /// `?format=csv` asks for CSV instead of JSON.
@@ -178,8 +180,8 @@ pub async fn run_exploration(State(state): Shared, Path(app_id): Path<String>, Q
     table_or_csv(table, &format, &format!("{app_id}-{}", exploration.kind()))
 }
 
-/// A saved query must be an exploration this app can run.
-async fn check_saved_query(state: &ConsoleState, app_id: &str, query: &serde_json::Value) -> Result<(), ApiError> {
+/// A saved query must be an exploration this app can run; it is returned parsed.
+async fn check_saved_query(state: &ConsoleState, app_id: &str, query: &serde_json::Value) -> Result<Exploration, ApiError> {
     let exploration: Exploration = serde_json::from_value(query.clone()).map_err(|error| ApiError {
         status: StatusCode::BAD_REQUEST,
         message: format!("`query` is not an exploration: {error}"),
@@ -189,7 +191,8 @@ async fn check_saved_query(state: &ConsoleState, app_id: &str, query: &serde_jso
     check_exploration(&exploration, &catalog).map_err(|invalid| {
         let fields = invalid.fields.into_iter().map(|(path, reason)| (format!("query.{path}"), reason)).collect();
         ApiError { status: StatusCode::BAD_REQUEST, message: "the query is invalid".into(), fields: Some(fields) }
-    })
+    })?;
+    Ok(exploration)
 }
 
 #[utoipa::path(get, path = "/api/v1/apps/{app_id}/explorations", tag = "reporting", params(("app_id" = String, Path)),
@@ -231,9 +234,8 @@ pub async fn delete_exploration(State(state): Shared, Path((app_id, exploration_
     responses((status = 200, content_type = "text/csv", body = String), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn export_exploration(State(state): Shared, Path((app_id, exploration_id)): Path<(String, String)>) -> Result<Response, ApiError> {
     let saved = state.control.exploration(&app_id, &exploration_id).await?;
-    check_saved_query(&state, &app_id, &saved.query).await?;
-    let exploration: Exploration = serde_json::from_value(saved.query).map_err(|error| ApiError::bad_request(error.to_string()))?;
-    let table = run_checked(&state, &app_id, &exploration).await?;
+    let exploration = check_saved_query(&state, &app_id, &saved.query).await?;
+    let table = run_exploration_checked_already(&state, &app_id, &exploration).await?;
     csv_response(&table, &saved.name)
 }
 
@@ -325,13 +327,13 @@ pub async fn dashboard(State(state): Shared, Path((app_id, page_name)): Path<(St
             }))
         })
         .collect();
-    let answers = run_statements(&state, &app_id, dialect, statements.into_iter().map(Some).collect()).await?;
+    let answers = run_statements(&state, &app_id, dialect, statements).await?;
     let panels = panel_queries
         .into_iter()
         .zip(statement_of_panel)
         .map(|(panel, statement)| {
-            let table = match statement.and_then(|index| answers[index].clone()) {
-                Some(answer) => panel.source.panel_table(answer),
+            let table = match statement {
+                Some(index) => panel.source.panel_table(answers[index].clone()),
                 None => scanned_panel(&panel.source, &metadata),
             };
             PanelView { id: panel.id, title: panel.title, chart: panel.chart, table }
