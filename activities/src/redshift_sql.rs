@@ -1,5 +1,5 @@
 //! The Redshift dialect: the SQL that loads a batch (COPY of a manifest into a staging table,
-//! then a merge on the tables' natural keys), rebuilds the reporting aggregate, deletes expired
+//! then a merge on the tables' natural keys), rebuilds the reporting aggregates, deletes expired
 //! rows and scans metadata. Pure functions from names to statements, so each is checked
 //! against a golden file (`activities/tests/golden/redshift/`).
 //!
@@ -8,9 +8,11 @@
 
 use arrow::datatypes::DataType;
 
+use clickstream_reporting::{Dialect, aggregates};
+
 use crate::{
     catalog::processed_table_schema,
-    warehouse::{MergeRule, REPORT_TABLE_NAME, quote_identifier},
+    warehouse::{MergeRule, quote_identifier},
 };
 
 /// One table's share of a load batch: its files, listed in a COPY manifest of their own.
@@ -111,6 +113,10 @@ pub fn load_statements(loads: &[TableLoad], copy_role_arn: &str) -> CountedState
         let staging = format!("clickstream_staging_{index}");
         let incoming = format!("clickstream_incoming_{index}");
         statements.extend(create_table_statements(&load.app_id, &load.table));
+        // The reporting aggregates exist whenever the events do (see DuckDB's load).
+        if load.table == clickstream_etl::tables::event_v2::TABLE_NAME {
+            statements.extend(aggregates::create_statements(&load.app_id, Dialect::Redshift));
+        }
         statements.push(format!("LOCK {target}"));
         statements.push(format!("CREATE TEMP TABLE {staging} ({})", column_definitions(&load.table)));
         statements.push(format!(
@@ -165,19 +171,13 @@ pub fn load_statements(loads: &[TableLoad], copy_role_arn: &str) -> CountedState
     CountedStatements { statements, counted }
 }
 
-/// Rebuilds an app's `daily_event_summary` from its `event_v2` (the same aggregate as DuckDB's);
-/// the INSERT's row count is the aggregate's rows.
+/// Rebuilds an app's reporting aggregates from its `event_v2` (the statements DuckDB runs too,
+/// in Redshift's dialect); the last two INSERTs' row counts are the aggregates' rows.
 pub fn refresh_reporting_statements(app_id: &str) -> CountedStatements {
-    let schema = quote_identifier(app_id);
     let mut statements = create_table_statements(app_id, clickstream_etl::tables::event_v2::TABLE_NAME);
-    statements.push(format!(
-        "CREATE TABLE IF NOT EXISTS {schema}.{REPORT_TABLE_NAME} (day VARCHAR(10), event_name VARCHAR(65535), platform VARCHAR(65535), events BIGINT, users BIGINT)"
-    ));
-    statements.push(format!("DELETE FROM {schema}.{REPORT_TABLE_NAME}"));
-    let counted = vec![(statements.len() as u32, REPORT_TABLE_NAME.to_string())];
-    statements.push(format!(
-        "INSERT INTO {schema}.{REPORT_TABLE_NAME} SELECT TO_CHAR(TIMESTAMP 'epoch' + event_time_msec * INTERVAL '1 millisecond', 'YYYY-MM-DD') AS day, event_name, platform, COUNT(*) AS events, COUNT(DISTINCT user_pseudo_id) AS users FROM {schema}.event_v2 GROUP BY 1, 2, 3"
-    ));
+    statements.extend(aggregates::refresh_statements(app_id, Dialect::Redshift));
+    let last = statements.len() as u32 - 1;
+    let counted = vec![(last - 1, aggregates::SESSION_ACTIVITY_TABLE.to_string()), (last, aggregates::EVENT_ACTIVITY_TABLE.to_string())];
     CountedStatements { statements, counted }
 }
 

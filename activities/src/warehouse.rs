@@ -11,6 +11,7 @@ use std::{path::{Path, PathBuf}, sync::Mutex};
 use clickstream_workflows::types::{CatalogSummary, ExpiredRows};
 
 use crate::metadata::{EventCountRow, ValueCountRow};
+use clickstream_reporting::Dialect;
 use duckdb::{Connection, params};
 
 /// The table the console's event queries read.
@@ -82,19 +83,6 @@ fn add_missing_columns(transaction: &duckdb::Transaction<'_>, app_id: &str, tabl
     Ok(())
 }
 
-/// The table of an app's reporting aggregate.
-pub const REPORT_TABLE_NAME: &str = "daily_event_summary";
-
-/// One row of the reporting aggregate.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct DailyEventSummary {
-    pub day: String,
-    pub event_name: Option<String>,
-    pub platform: Option<String>,
-    pub events: u64,
-    pub users: u64,
-}
-
 /// Events of one day, for the console's chart.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DailyEventCount {
@@ -157,6 +145,11 @@ impl DuckDbWarehouse {
             "CREATE SCHEMA IF NOT EXISTS {schema};
              CREATE TABLE IF NOT EXISTS {target} AS SELECT * FROM {incoming} LIMIT 0;"
         ))?;
+        // The reporting aggregates exist whenever the events do (empty until the refresh that
+        // follows the load), so the dashboards never read a missing table.
+        if table == EVENT_TABLE_NAME {
+            transaction.execute_batch(&(clickstream_reporting::aggregates::create_statements(app_id, Dialect::DuckDb).join(";\n") + ";"))?;
+        }
         add_missing_columns(&transaction, app_id, table, &target, &incoming)?;
         let merged = match rule {
             MergeRule::InsertNew { key, first_by } => {
@@ -286,10 +279,9 @@ impl DuckDbWarehouse {
         Ok(summary)
     }
 
-    /// Rebuilds every app's reporting aggregate `daily_event_summary` (events and distinct
-    /// users per UTC day, event name and platform) from its `event_v2`, in one transaction per
-    /// app, so the console's reports read a small table. Returns the aggregate rows written.
-    /// A full rebuild keeps it simple and exact; it reads `event_v2` once per load.
+    /// Rebuilds every app's reporting aggregates (`clickstream_reporting::aggregates`) from its
+    /// `event_v2`, in one transaction per app, so that the console's dashboards read small
+    /// tables. Returns the aggregate rows written.
     pub fn refresh_reporting_aggregates(&self) -> Result<u64, duckdb::Error> {
         let mut connection = self.lock();
         let apps: Vec<String> = {
@@ -298,36 +290,17 @@ impl DuckDbWarehouse {
         };
         let mut rows = 0;
         for app_id in apps {
-            let schema = quote_identifier(&app_id);
             let transaction = connection.transaction()?;
-            transaction.execute_batch(&format!(
-                "CREATE OR REPLACE TABLE {schema}.{REPORT_TABLE_NAME} AS
-                 SELECT strftime(epoch_ms(event_time_msec), '%Y-%m-%d') AS day, event_name, platform,
-                        count(*) AS events, count(DISTINCT user_pseudo_id) AS users
-                 FROM {schema}.{EVENT_TABLE_NAME} GROUP BY ALL;"
-            ))?;
-            let written: i64 = transaction.query_row(&format!("SELECT count(*) FROM {schema}.{REPORT_TABLE_NAME}"), [], |row| row.get(0))?;
+            let statements = clickstream_reporting::aggregates::refresh_statements(&app_id, Dialect::DuckDb);
+            // The last two statements fill the tables: their counts are the rows written.
+            let (setup, filling) = statements.split_at(statements.len() - 2);
+            transaction.execute_batch(&(setup.join(";\n") + ";"))?;
+            for insert in filling {
+                rows += transaction.execute(insert, [])? as u64;
+            }
             transaction.commit()?;
-            rows += written as u64;
         }
         Ok(rows)
-    }
-
-    /// An app's reporting aggregate for days in `[from_day, to_day]` (`YYYY-MM-DD`), by day
-    /// then most events first; empty before the first load.
-    pub fn daily_event_summary(&self, app_id: &str, from_day: &str, to_day: &str) -> Result<Vec<DailyEventSummary>, duckdb::Error> {
-        let connection = self.lock();
-        if !Self::table_exists(&connection, app_id, REPORT_TABLE_NAME)? {
-            return Ok(Vec::new());
-        }
-        let mut statement = connection.prepare(&format!(
-            "SELECT day, event_name, platform, events, users FROM {}.{REPORT_TABLE_NAME} WHERE day >= ? AND day <= ? ORDER BY day, events DESC, event_name",
-            quote_identifier(app_id)
-        ))?;
-        let rows = statement.query_map(params![from_day, to_day], |row| {
-            Ok(DailyEventSummary { day: row.get(0)?, event_name: row.get(1)?, platform: row.get(2)?, events: row.get::<_, i64>(3)? as u64, users: row.get::<_, i64>(4)? as u64 })
-        })?;
-        rows.collect()
     }
 
     /// The metadata scan's three queries over an app's tables: events per name, day, platform
@@ -563,18 +536,20 @@ mod tests {
     }
 
     #[test]
-    fn reporting_aggregates_count_events_and_users_per_day_and_name() {
+    fn loads_create_the_reporting_aggregates_and_the_refresh_fills_them() {
         let directory = tempfile::tempdir().unwrap();
         let warehouse = DuckDbWarehouse::open(&directory.path().join("w.duckdb")).unwrap();
         assert_eq!(warehouse.refresh_reporting_aggregates().unwrap(), 0, "nothing loaded yet");
-        assert!(warehouse.daily_event_summary("app-1", "1970-01-01", "9999-12-31").unwrap().is_empty());
         let files = processed_files(directory.path(), "a", json!([event("e1", DAY_MS), event("e2", DAY_MS), event("e3", 2 * DAY_MS)]), 2 * DAY_MS);
         warehouse.merge_table_files("app-1", "event_v2", &files["event_v2"]).unwrap();
-        assert_eq!(warehouse.refresh_reporting_aggregates().unwrap(), 2);
-        let rows = warehouse.daily_event_summary("app-1", "1970-01-01", "9999-12-31").unwrap();
-        assert_eq!(rows.iter().map(|row| (row.day.as_str(), row.events, row.users)).collect::<Vec<_>>(), [("1970-01-02", 2, 1), ("1970-01-03", 1, 1)]);
-        assert_eq!(rows[0].event_name.as_deref(), Some("_page_view"));
-        assert_eq!(warehouse.daily_event_summary("app-1", "1970-01-03", "1970-01-03").unwrap().len(), 1);
+        assert_eq!(query_text(&warehouse, "SELECT count(*)::VARCHAR FROM \"app-1\".report_session_activity"), ["0"], "created empty by the load");
+        // Two quarter hours of one user's session, and one event name in each.
+        assert_eq!(warehouse.refresh_reporting_aggregates().unwrap(), 4);
+        assert_eq!(
+            query_text(&warehouse, "SELECT event_time_msec || ' ' || events || ' ' || page_views FROM \"app-1\".report_session_activity ORDER BY event_time_msec"),
+            [format!("{DAY_MS} 2 2"), format!("{} 1 1", 2 * DAY_MS)]
+        );
+        assert_eq!(warehouse.refresh_reporting_aggregates().unwrap(), 4, "a rebuild replaces the rows");
     }
 
     #[test]

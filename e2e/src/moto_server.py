@@ -13,13 +13,25 @@ for Rust rejects. This wrapper, started by the test harness instead of `moto_ser
   DDL and COPY report -1 rows, other statements 0;
 - answers `GetStatementResult` (moto's fixed three rows) with `nullable` as the number the
   API defines (0 not nullable, 1 nullable) instead of a boolean, which the Rust SDK rejects.
+
+It also completes moto's QuickSight, which keeps data sources but only creates data sets and
+dashboards and has no templates or analyses: data sets, templates, analyses and dashboards
+are kept here as the request documents that created or last updated them, with
+create (409 `ResourceExistsException` when the id is taken), describe, update and delete
+(404 `ResourceNotFoundException` when missing), and the dashboards' versions (an update adds
+one; `UpdateDashboardPublishedVersion` publishes one). Nothing is rendered or queried.
+moto's own data source answers get their `CreatedTime`/`LastUpdatedTime` as epoch seconds
+(moto sends ISO strings, which the Rust SDK rejects).
 """
 
+import datetime
 import json
 import os
 import sys
 import time
 
+from moto.quicksight import responses as quicksight_responses
+from moto.quicksight import urls as quicksight_urls
 from moto.redshiftdata import models, responses
 from moto.server import main
 
@@ -125,6 +137,138 @@ responses.RedshiftDataAPIServiceResponse.get_statement_result = get_statement_re
 responses.RedshiftDataAPIServiceResponse.describe_statement = describe_statement
 responses.RedshiftDataAPIServiceResponse.execute_statement = execute_statement
 responses.RedshiftDataAPIServiceResponse.batch_execute_statement = batch_execute_statement
+
+# QuickSight assets: kind -> (id parameter, URL segment, the Describe answer's key).
+QUICKSIGHT_KINDS = {
+    "data_set": ("DataSetId", "data-sets", "DataSet"),
+    "template": ("TemplateId", "templates", "Template"),
+    "analysis": ("AnalysisId", "analyses", "Analysis"),
+    "dashboard": ("DashboardId", "dashboards", "Dashboard"),
+}
+QUICKSIGHT_ASSETS = {kind: {} for kind in QUICKSIGHT_KINDS}
+
+
+def _quicksight_error(status, code, message):
+    # moto takes a handler's HTTP status from its headers' `status`.
+    return status, {"status": status, "x-amzn-ErrorType": code, "Content-Type": "application/json"}, json.dumps({"Message": message, "RequestId": "moto"})
+
+
+def _quicksight_arn(self, kind, asset_id):
+    segment = QUICKSIGHT_KINDS[kind][1].rstrip("s").replace("analyse", "analysis")
+    region = self.region or "us-east-1"
+    return f"arn:aws:quicksight:{region}:{self._get_param('AwsAccountId')}:{segment}/{asset_id}"
+
+
+def _quicksight_document(self):
+    document = json.loads(self.body or "{}")
+    document.pop("AwsAccountId", None)
+    return document
+
+
+def _quicksight_handlers(kind):
+    id_parameter, _, answer_key = QUICKSIGHT_KINDS[kind]
+    assets = QUICKSIGHT_ASSETS[kind]
+
+    def asset_id(self):
+        return self._get_param(id_parameter) or json.loads(self.body or "{}").get(id_parameter)
+
+    def created_answer(self, asset, status):
+        answer = {"Arn": asset["Arn"], id_parameter: asset[id_parameter], "Status": status, "RequestId": "moto"}
+        if kind != "data_set":
+            answer["CreationStatus"] = "CREATION_SUCCESSFUL"
+            answer["VersionArn"] = f"{asset['Arn']}/version/{asset['VersionNumber']}"
+        return 200, {"Content-Type": "application/json"}, json.dumps(answer)
+
+    def create(self):
+        identifier = asset_id(self)
+        if identifier in assets:
+            return _quicksight_error(409, "ResourceExistsException", f"{kind} {identifier} already exists")
+        asset = _quicksight_document(self)
+        asset.update({id_parameter: identifier, "Arn": _quicksight_arn(self, kind, identifier), "VersionNumber": 1, "PublishedVersionNumber": 1,
+                      "CreatedTime": time.time(), "LastUpdatedTime": time.time(), "Status": "CREATION_SUCCESSFUL"})
+        assets[identifier] = asset
+        return created_answer(self, asset, 201)
+
+    def describe(self):
+        identifier = asset_id(self)
+        if identifier not in assets:
+            return _quicksight_error(404, "ResourceNotFoundException", f"{kind} {identifier} does not exist")
+        asset = dict(assets[identifier])
+        if kind == "dashboard":
+            asset["Version"] = {"VersionNumber": asset["PublishedVersionNumber"], "SourceEntityArn": asset.get("SourceEntity", {}).get("SourceTemplate", {}).get("Arn"), "Status": "CREATION_SUCCESSFUL"}
+        return 200, {"Content-Type": "application/json"}, json.dumps({answer_key: asset, "Status": 200, "RequestId": "moto"})
+
+    def update(self):
+        identifier = asset_id(self)
+        if identifier not in assets:
+            return _quicksight_error(404, "ResourceNotFoundException", f"{kind} {identifier} does not exist")
+        asset = assets[identifier]
+        asset.update(_quicksight_document(self))
+        asset["VersionNumber"] += 1
+        asset["LastUpdatedTime"] = time.time()
+        if kind != "dashboard":
+            asset["PublishedVersionNumber"] = asset["VersionNumber"]
+        answer = created_answer(self, asset, 200)
+        if kind == "data_set":
+            return answer
+        return answer
+
+    def delete(self):
+        identifier = asset_id(self)
+        if assets.pop(identifier, None) is None:
+            return _quicksight_error(404, "ResourceNotFoundException", f"{kind} {identifier} does not exist")
+        return 200, {"Content-Type": "application/json"}, json.dumps({"Arn": _quicksight_arn(self, kind, identifier), id_parameter: identifier, "Status": 200, "RequestId": "moto"})
+
+    return create, describe, update, delete
+
+
+def _epoch_times(document):
+    """ISO `...Time` strings of a moto answer as epoch seconds, at any depth."""
+    if isinstance(document, dict):
+        for key, value in document.items():
+            if key.endswith("Time") and isinstance(value, str):
+                document[key] = datetime.datetime.fromisoformat(value).replace(tzinfo=datetime.timezone.utc).timestamp()
+            else:
+                _epoch_times(value)
+    elif isinstance(document, list):
+        for value in document:
+            _epoch_times(value)
+    return document
+
+
+def _with_epoch_times(original):
+    def answer(self):
+        body = original(self)
+        if isinstance(body, tuple):
+            status, headers, text = body
+            return status, headers, json.dumps(_epoch_times(json.loads(text)))
+        return json.dumps(_epoch_times(json.loads(body)))
+
+    return answer
+
+
+def update_dashboard_published_version(self):
+    identifier = self._get_param("DashboardId")
+    version = int(self._get_param("VersionNumber"))
+    dashboard = QUICKSIGHT_ASSETS["dashboard"].get(identifier)
+    if dashboard is None or version > dashboard["VersionNumber"]:
+        return _quicksight_error(404, "ResourceNotFoundException", f"dashboard {identifier} version {version} does not exist")
+    dashboard["PublishedVersionNumber"] = version
+    return 200, {"Content-Type": "application/json"}, json.dumps({"DashboardId": identifier, "DashboardArn": dashboard["Arn"], "Status": 200, "RequestId": "moto"})
+
+
+for _kind in QUICKSIGHT_KINDS:
+    _create, _describe_asset, _update, _delete = _quicksight_handlers(_kind)
+    setattr(quicksight_responses.QuickSightResponse, f"create_{_kind}", _create)
+    setattr(quicksight_responses.QuickSightResponse, f"describe_{_kind}", _describe_asset)
+    setattr(quicksight_responses.QuickSightResponse, f"update_{_kind}", _update)
+    setattr(quicksight_responses.QuickSightResponse, f"delete_{_kind}", _delete)
+quicksight_responses.QuickSightResponse.update_dashboard_published_version = update_dashboard_published_version
+for _method in ("describe_data_source", "list_data_sources"):
+    setattr(quicksight_responses.QuickSightResponse, _method, _with_epoch_times(getattr(quicksight_responses.QuickSightResponse, _method)))
+_ACCOUNT_ASSETS = r"{0}/accounts/(?P<account_id>[^/]+)/(?P<kind>data-sets|templates|analyses|dashboards)/(?P<asset_id>[^/]+)$"
+quicksight_urls.url_paths[_ACCOUNT_ASSETS] = quicksight_responses.QuickSightResponse.dispatch
+quicksight_urls.url_paths[r"{0}/accounts/(?P<account_id>[^/]+)/dashboards/(?P<dashboard_id>[^/]+)/versions/(?P<version>[^/]+)$"] = quicksight_responses.QuickSightResponse.dispatch
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -166,16 +166,19 @@ etl_buffer_seconds = 1
         assert_eq!(counted["count"], json!(count), "{app_id} after resending");
     }
 
-    // The reporting aggregate, rebuilt after each load, has the day's events and its user.
+    // The overview dashboard reads the reporting aggregates, rebuilt after each load: the
+    // day's 10 page views of one user in one session.
     let day = chrono::DateTime::from_timestamp_millis(timestamp_ms).unwrap().format("%Y-%m-%d").to_string();
-    let report_url = format!("{console}/api/v1/apps/shop-web/reports/daily-events?from={day}&to={day}");
-    let report = eventually("the reporting aggregate", Duration::from_secs(60), Duration::from_millis(500), || {
-        let (http, url) = (http.clone(), report_url.clone());
-        async move { Some(get_json(&http, &url).await).filter(|rows| rows.as_array().is_some_and(|rows| !rows.is_empty())) }
+    let overview_url = format!("{console}/api/v1/apps/shop-web/dashboards/overview?from={day}&to={day}");
+    let panel_rows = |overview: &Value, id: &str| overview["panels"].as_array().and_then(|panels| panels.iter().find(|panel| panel["id"] == id)).map(|panel| panel["table"]["rows"].clone());
+    let overview = eventually("the reporting aggregates", Duration::from_secs(60), Duration::from_millis(500), || {
+        let (http, url) = (http.clone(), overview_url.clone());
+        async move { Some(get_json(&http, &url).await).filter(|overview| panel_rows(overview, "top_events").is_some_and(|rows| rows != json!([]))) }
     })
     .await;
-    assert_eq!(report, json!([{"day": day, "event_name": "_page_view", "platform": "Web", "events": 10, "users": 1}]));
-    let bad_days = http.get(format!("{console}/api/v1/apps/shop-web/reports/daily-events?from=2026-02-03&to=2026-01-01")).send().await.unwrap();
+    assert_eq!(panel_rows(&overview, "kpis"), Some(json!([[1, 0, 1, 10, 10]])), "{overview}");
+    assert_eq!(panel_rows(&overview, "top_events"), Some(json!([["_page_view", 10]])), "{overview}");
+    let bad_days = http.get(format!("{console}/api/v1/apps/shop-web/dashboards/overview?from=2026-02-03&to=2026-01-01")).send().await.unwrap();
     assert_eq!(bad_days.status().as_u16(), 400);
 
     // The app's page is the web console's (it reads the count above from the API).

@@ -31,7 +31,7 @@ impl AppScope {
 
     /// The zone's canonical name: letters, digits, `/`, `_`, `+`, `-` only, so it is safe
     /// as a SQL literal.
-    pub(crate) fn zone_name(&self) -> &'static str {
+    pub fn zone_name(&self) -> &'static str {
         self.zone.name()
     }
 
@@ -110,11 +110,15 @@ fn reads_users(field: &Field) -> bool {
 
 /// `base AS (SELECT … FROM "<app>".event_v2 AS e [LEFT JOIN user_v2 AS u] WHERE …)`.
 fn base_cte(binder: &mut Binder, scope: &AppScope, range: &DateRange, base: Base) -> String {
-    base_cte_between(binder, scope, scope.range_millis(range), base)
+    base_cte_between(binder, scope, EVENT_TABLE, scope.range_millis(range), base)
 }
 
-/// `base_cte` over `[from_millis, to_millis)` of `event_time_msec`.
-pub(crate) fn base_cte_between(binder: &mut Binder, scope: &AppScope, (from_millis, to_millis): (i64, i64), base: Base) -> String {
+/// The events table every exploration reads.
+pub(crate) const EVENT_TABLE: &str = "event_v2";
+
+/// `base_cte` over `[from_millis, to_millis)` of `event_time_msec`, reading `table` (`event_v2`
+/// or a reporting aggregate, whose columns have the same names).
+pub(crate) fn base_cte_between(binder: &mut Binder, scope: &AppScope, table: &str, (from_millis, to_millis): (i64, i64), base: Base) -> String {
     let schema = quote_identifier(&scope.app_id);
     let joins_users = base.fields_read.iter().any(|field| reads_users(field)) || base.filters.iter().any(|condition| reads_users(&condition.field));
     let mut conditions = vec![format!("e.event_time_msec >= {}", binder.bind(from_millis)), format!("e.event_time_msec < {}", binder.bind(to_millis))];
@@ -123,7 +127,7 @@ pub(crate) fn base_cte_between(binder: &mut Binder, scope: &AppScope, (from_mill
         conditions.push(condition_sql(binder, condition));
     }
     let users = if joins_users { format!(" LEFT JOIN {schema}.user_v2 AS u ON u.user_pseudo_id = e.user_pseudo_id") } else { String::new() };
-    format!("base AS (SELECT {} FROM {schema}.event_v2 AS e{users} WHERE {})", base.columns.join(", "), conditions.join(" AND "))
+    format!("base AS (SELECT {} FROM {schema}.{table} AS e{users} WHERE {})", base.columns.join(", "), conditions.join(" AND "))
 }
 
 /// The SQL of an exploration (checked by `crate::check::check_exploration` first).
@@ -314,24 +318,24 @@ fn path(binder: &mut Binder, scope: &AppScope, query: &PathAnalysis) -> String {
 /// Columns: `cohort` (first day of the period, text), `cohort_users`, `period_offset`,
 /// `returned_users` — every offset from 0 to `periods` that the range has reached.
 fn retention(binder: &mut Binder, scope: &AppScope, query: &RetentionAnalysis) -> String {
-    retention_of_events(binder, scope, query, Some((&query.start_event, &query.return_event)))
+    retention_of_events(binder, scope, EVENT_TABLE, query, Some((&query.start_event, &query.return_event)))
 }
 
-/// Retention of `(start, return)` events, or of any event when `events` is None (the
-/// dashboard's cohorts); `query`'s own event names are then ignored.
-pub(crate) fn retention_of_events(binder: &mut Binder, scope: &AppScope, query: &RetentionAnalysis, events: Option<(&String, &String)>) -> String {
+/// Retention of `(start, return)` events read from `event_v2`, or of any event when `events`
+/// is None (the dashboard's cohorts, which may read `table`, an aggregate); `query`'s own event
+/// names are then ignored.
+pub(crate) fn retention_of_events(binder: &mut Binder, scope: &AppScope, table: &str, query: &RetentionAnalysis, events: Option<(&String, &String)>) -> String {
     let dialect = binder.dialect;
     let period = dialect.period_start(query.granularity, &dialect.local_time("e.event_time_msec", scope.zone_name()));
+    let mut columns = vec!["e.user_pseudo_id".to_string(), format!("{period} AS period")];
     let conditions = match events {
-        Some((start, returned)) => event_name_condition(binder, &[start.clone(), returned.clone()]),
+        Some((start, returned)) => {
+            columns.insert(1, "e.event_name".into());
+            event_name_condition(binder, &[start.clone(), returned.clone()])
+        }
         None => Vec::new(),
     };
-    let base = base_cte(
-        binder,
-        scope,
-        &query.range,
-        Base { columns: vec!["e.user_pseudo_id".into(), "e.event_name".into(), format!("{period} AS period")], conditions, filters: &query.filters, fields_read: Vec::new() },
-    );
+    let base = base_cte_between(binder, scope, table, scope.range_millis(&query.range), Base { columns, conditions, filters: &query.filters, fields_read: Vec::new() });
     // Whether a row is a start (return) event: one flag each, so that `active` below has one
     // row per user and period whatever the events.
     let (start, returned) = match events {
@@ -385,6 +389,7 @@ fn attribution(binder: &mut Binder, scope: &AppScope, query: &AttributionAnalysi
     let base = base_cte_between(
         binder,
         scope,
+        EVENT_TABLE,
         (from_millis - window_millis, to_millis),
         Base {
             columns: vec!["e.event_id".into(), "e.event_name".into(), "e.user_pseudo_id".into(), "e.event_time_msec".into(), format!("{value} AS event_value")],

@@ -2,12 +2,17 @@
 //! list of panels, each one statement over the same `base` CTE as the explorations (so the
 //! page's date range and filters apply to every panel alike) and a chart kind that says how
 //! the console draws its table. Shapes per chart kind are in docs/reporting.md.
+//!
+//! A panel reads the reporting aggregates (`crate::aggregates`) instead of `event_v2` when they
+//! hold what it counts and the page's filters read only their dimensions; the figures are the
+//! same either way (the tests compare both), the aggregates are just far fewer rows.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    build::{AppScope, Base, base_cte_between, column_expression, retention_of_events},
+    aggregates::{EVENT_ACTIVITY_TABLE, SESSION_ACTIVITY_TABLE, session_activity_answers},
+    build::{AppScope, Base, EVENT_TABLE, base_cte_between, column_expression, retention_of_events},
     check::{Catalog, InvalidQuery, check_exploration},
     query::{Column, Condition, DateRange, EventAnalysis, Exploration, Granularity, RetentionAnalysis},
     sql::{Binder, Dialect, Statement},
@@ -111,6 +116,9 @@ pub struct DashboardRequest {
     pub filters: Vec<Condition>,
     /// The realtime page's "now" (the last 30 minutes end here).
     pub now_millis: i64,
+    /// Whether panels may read the reporting aggregates (false: every panel reads `event_v2`,
+    /// as the tests do to compare both).
+    pub use_aggregates: bool,
 }
 
 /// Checks the range and the filters as an exploration's would be.
@@ -121,18 +129,26 @@ pub fn check_dashboard(request: &DashboardRequest, catalog: &Catalog) -> Result<
 
 /// One page's panels, in display order.
 pub fn build_dashboard(page: DashboardPage, request: &DashboardRequest, scope: &AppScope, dialect: Dialect) -> Vec<PanelQuery> {
-    let panels = Panels { request, scope, dialect, range_millis: scope.range_millis(&request.range) };
+    let filters_on_dimensions = request.filters.iter().all(|condition| session_activity_answers(&condition.field));
+    let panels = Panels {
+        request,
+        scope,
+        dialect,
+        range_millis: scope.range_millis(&request.range),
+        session_source: if request.use_aggregates && filters_on_dimensions { Source::SessionActivity } else { Source::Events },
+        event_name_source: if request.use_aggregates && request.filters.is_empty() { Source::EventActivity } else { Source::Events },
+    };
     match page {
         DashboardPage::Overview => vec![
             panels.kpis("Overview", panels.range_millis, &[("active_users", Figure::Users), ("new_users", Figure::NewUsers), ("sessions", Figure::Sessions), ("events", Figure::Events), ("page_views", Figure::PageViews)]),
             panels.daily("active_users", "Active and new users", &[("active_users", Figure::Users), ("new_users", Figure::NewUsers)]),
             panels.daily("events", "Events and sessions", &[("events", Figure::Events), ("sessions", Figure::Sessions)]),
-            panels.ranking("top_events", "Top events", "e.event_name", Figure::Events, None, panels.range_millis),
+            panels.ranking("top_events", "Top events", "e.event_name", Figure::Events, None, panels.range_millis, panels.event_name_source),
         ],
         DashboardPage::Acquisition => vec![
-            panels.ranking("new_users_by_source", "New users by traffic source", &column_expression(Column::TrafficSourceSource), Figure::Users, Some(FIRST_OPEN), panels.range_millis),
-            panels.ranking("users_by_channel", "Users by channel group", &column_expression(Column::TrafficSourceChannelGroup), Figure::Users, None, panels.range_millis),
-            panels.ranking("users_by_country", "Users by country", &column_expression(Column::GeoCountry), Figure::Users, None, panels.range_millis),
+            panels.ranking("new_users_by_source", "New users by traffic source", &column_expression(Column::TrafficSourceSource), Figure::Users, Some(FirstOpens), panels.range_millis, panels.session_source),
+            panels.ranking("users_by_channel", "Users by channel group", &column_expression(Column::TrafficSourceChannelGroup), Figure::Users, None, panels.range_millis, panels.session_source),
+            panels.ranking("users_by_country", "Users by country", &column_expression(Column::GeoCountry), Figure::Users, None, panels.range_millis, panels.session_source),
             panels.daily("new_users", "New users", &[("new_users", Figure::NewUsers)]),
         ],
         DashboardPage::Engagement => vec![
@@ -157,12 +173,49 @@ pub fn build_dashboard(page: DashboardPage, request: &DashboardRequest, scope: &
         ],
         DashboardPage::Realtime => {
             let last_half_hour = (request.now_millis - 30 * 60_000, request.now_millis + 1);
-            vec![panels.kpis("Last 30 minutes", last_half_hour, &[("active_users", Figure::Users), ("events", Figure::Events)]), panels.per_minute(last_half_hour), panels.ranking("top_events", "Top events (last 30 minutes)", "e.event_name", Figure::Events, None, last_half_hour)]
+            // The last half hour is newer than the last refresh: read the events.
+            let panels = Panels { session_source: Source::Events, event_name_source: Source::Events, ..panels };
+            vec![
+                panels.kpis("Last 30 minutes", last_half_hour, &[("active_users", Figure::Users), ("events", Figure::Events)]),
+                panels.per_minute(last_half_hour),
+                panels.ranking("top_events", "Top events (last 30 minutes)", "e.event_name", Figure::Events, None, last_half_hour, Source::Events),
+            ]
         }
     }
 }
 
-/// A figure over a set of `base` rows (which have `event_name`, `user_pseudo_id`, `session_id`).
+/// Which table a panel reads. The aggregates' columns are named as `event_v2`'s.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Events,
+    SessionActivity,
+    EventActivity,
+}
+
+impl Source {
+    fn table(self) -> &'static str {
+        match self {
+            Source::Events => EVENT_TABLE,
+            Source::SessionActivity => SESSION_ACTIVITY_TABLE,
+            Source::EventActivity => EVENT_ACTIVITY_TABLE,
+        }
+    }
+
+    /// The columns of `base` that [`Figure::aggregate`] reads.
+    fn figure_columns(self) -> Vec<String> {
+        let columns: &[&str] = match self {
+            Source::Events => &["e.event_name", "e.user_pseudo_id", "e.session_id"],
+            Source::SessionActivity => &["e.user_pseudo_id", "e.session_id", "e.events", "e.page_views", "e.screen_views", "e.first_opens"],
+            Source::EventActivity => &["e.events"],
+        };
+        columns.iter().map(|column| column.to_string()).collect()
+    }
+}
+
+/// A ranking of new users only: the rows of `_first_open` events.
+struct FirstOpens;
+
+/// A figure over a set of `base` rows (with the source's [`Source::figure_columns`]).
 #[derive(Clone, Copy)]
 enum Figure {
     Events,
@@ -175,7 +228,20 @@ enum Figure {
 }
 
 impl Figure {
-    fn aggregate(self, binder: &mut Binder) -> String {
+    fn aggregate(self, binder: &mut Binder, source: Source) -> String {
+        if source != Source::Events {
+            // Sums of the aggregates' counts, as BIGINT in both dialects (Redshift sums a
+            // BIGINT into a NUMERIC, DuckDB into a HUGEINT).
+            return match self {
+                Figure::Events => "CAST(SUM(events) AS BIGINT)".into(),
+                Figure::Users => "COUNT(DISTINCT user_pseudo_id)".into(),
+                Figure::NewUsers => "COUNT(DISTINCT CASE WHEN first_opens > 0 THEN user_pseudo_id END)".into(),
+                Figure::ReturningUsers => "COUNT(DISTINCT user_pseudo_id) - COUNT(DISTINCT CASE WHEN first_opens > 0 THEN user_pseudo_id END)".into(),
+                Figure::Sessions => "COUNT(DISTINCT session_id)".into(),
+                Figure::PageViews => "CAST(SUM(page_views) AS BIGINT)".into(),
+                Figure::ScreenViews => "CAST(SUM(screen_views) AS BIGINT)".into(),
+            };
+        }
         let mut is = |name: &str| format!("event_name = {}", binder.bind(name));
         match self {
             Figure::Events => "COUNT(*)".into(),
@@ -194,16 +260,16 @@ struct Panels<'a> {
     scope: &'a AppScope,
     dialect: Dialect,
     range_millis: (i64, i64),
+    /// What panels of users, sessions and views read.
+    session_source: Source,
+    /// What panels by event name read.
+    event_name_source: Source,
 }
 
 impl Panels<'_> {
-    /// The `base` CTE over `between` with the page's filters, selecting `columns`.
-    fn base(&self, binder: &mut Binder, between: (i64, i64), columns: Vec<String>, conditions: Vec<String>) -> String {
-        base_cte_between(binder, self.scope, between, Base { columns, conditions, filters: &self.request.filters, fields_read: Vec::new() })
-    }
-
-    fn common_columns() -> Vec<String> {
-        ["e.event_name", "e.user_pseudo_id", "e.session_id"].map(String::from).to_vec()
+    /// The `base` CTE over `between` of `source` with the page's filters, selecting `columns`.
+    fn base(&self, binder: &mut Binder, source: Source, between: (i64, i64), columns: Vec<String>, conditions: Vec<String>) -> String {
+        base_cte_between(binder, self.scope, source.table(), between, Base { columns, conditions, filters: &self.request.filters, fields_read: Vec::new() })
     }
 
     fn local_day(&self) -> String {
@@ -216,30 +282,38 @@ impl Panels<'_> {
 
     fn kpis(&self, title: &'static str, between: (i64, i64), figures: &[(&str, Figure)]) -> PanelQuery {
         let mut binder = Binder::new(self.dialect);
-        let base = self.base(&mut binder, between, Self::common_columns(), Vec::new());
-        let selected: Vec<String> = figures.iter().map(|(name, figure)| format!("COALESCE({}, 0) AS {name}", figure.aggregate(&mut binder))).collect();
+        let source = self.session_source;
+        let base = self.base(&mut binder, source, between, source.figure_columns(), Vec::new());
+        let selected: Vec<String> = figures.iter().map(|(name, figure)| format!("COALESCE({}, 0) AS {name}", figure.aggregate(&mut binder, source))).collect();
         Self::panel("kpis", title, Chart::Kpi, binder, format!("WITH {base} SELECT {} FROM base", selected.join(", ")))
     }
 
     /// One line per figure, by local day.
     fn daily(&self, id: &'static str, title: &'static str, series: &[(&'static str, Figure)]) -> PanelQuery {
         let mut binder = Binder::new(self.dialect);
-        let mut columns = Self::common_columns();
+        let source = self.session_source;
+        let mut columns = source.figure_columns();
         columns.push(format!("{} AS period", self.local_day()));
-        let base = self.base(&mut binder, self.range_millis, columns, Vec::new());
+        let base = self.base(&mut binder, source, self.range_millis, columns, Vec::new());
         let day = self.dialect.date_text("period");
-        let selects: Vec<String> = series.iter().map(|(name, figure)| format!("SELECT {day} AS period, '{name}' AS series, COALESCE({}, 0) AS value FROM base GROUP BY period", figure.aggregate(&mut binder))).collect();
+        let selects: Vec<String> =
+            series.iter().map(|(name, figure)| format!("SELECT {day} AS period, '{name}' AS series, COALESCE({}, 0) AS value FROM base GROUP BY period", figure.aggregate(&mut binder, source))).collect();
         Self::panel(id, title, Chart::Line, binder, format!("WITH {base} {} ORDER BY 1, 2", selects.join(" UNION ALL ")))
     }
 
-    /// `label`, `value`: the largest `TOP` values of an expression (null shown as `(not set)`).
-    fn ranking(&self, id: &'static str, title: &'static str, expression: &str, figure: Figure, only_event: Option<&str>, between: (i64, i64)) -> PanelQuery {
+    /// `label`, `value`: the largest `TOP` values of an expression (null shown as `(not set)`),
+    /// over every row or only over new users' `_first_open`s.
+    fn ranking(&self, id: &'static str, title: &'static str, expression: &str, figure: Figure, only: Option<FirstOpens>, between: (i64, i64), source: Source) -> PanelQuery {
         let mut binder = Binder::new(self.dialect);
-        let mut columns = Self::common_columns();
+        let mut columns = source.figure_columns();
         columns.push(format!("COALESCE(CAST({expression} AS {}), '(not set)') AS label", self.dialect.text_type()));
-        let conditions = only_event.map(|name| format!("e.event_name = {}", binder.bind(name))).into_iter().collect();
-        let base = self.base(&mut binder, between, columns, conditions);
-        let value = figure.aggregate(&mut binder);
+        let conditions = match (only, source) {
+            (None, _) => Vec::new(),
+            (Some(FirstOpens), Source::Events) => vec![format!("e.event_name = {}", binder.bind(FIRST_OPEN))],
+            (Some(FirstOpens), _) => vec!["e.first_opens > 0".to_string()],
+        };
+        let base = self.base(&mut binder, source, between, columns, conditions);
+        let value = figure.aggregate(&mut binder, source);
         Self::panel(id, title, Chart::Bar, binder, format!("WITH {base} SELECT label, {value} AS value FROM base GROUP BY label ORDER BY 2 DESC, 1 LIMIT {TOP}"))
     }
 
@@ -252,7 +326,7 @@ impl Panels<'_> {
         let text = self.dialect.text_type();
         let mut selected = vec!["e.user_pseudo_id".to_string()];
         selected.extend(columns.iter().map(|(id, _, column)| format!("COALESCE(CAST({} AS {text}), '(not set)') AS {id}", column_expression(*column))));
-        let base = self.base(&mut binder, self.range_millis, selected, Vec::new());
+        let base = self.base(&mut binder, self.session_source, self.range_millis, selected, Vec::new());
         let ids: Vec<&str> = columns.iter().map(|(id, ..)| *id).collect();
         let sets: Vec<String> = ids.iter().map(|id| format!("({id})")).collect();
         let dimension: Vec<String> = ids.iter().map(|id| format!("WHEN {id} IS NOT NULL THEN '{id}'")).collect();
@@ -274,20 +348,20 @@ impl Panels<'_> {
     /// `<label>`, `views`, `users` of one view event's page or screen.
     fn top_views(&self, id: &'static str, title: &'static str, label: &str, event: &str, column: Column) -> PanelQuery {
         let mut binder = Binder::new(self.dialect);
-        let mut columns = Self::common_columns();
+        let mut columns = Source::Events.figure_columns();
         columns.push(format!("{} AS node", column_expression(column)));
         let conditions = vec![format!("e.event_name = {}", binder.bind(event)), format!("{} IS NOT NULL", column_expression(column))];
-        let base = self.base(&mut binder, self.range_millis, columns, conditions);
+        let base = self.base(&mut binder, Source::Events, self.range_millis, columns, conditions);
         Self::panel(id, title, Chart::Table, binder, format!("WITH {base} SELECT node AS {label}, COUNT(*) AS views, COUNT(DISTINCT user_pseudo_id) AS users FROM base GROUP BY node ORDER BY 2 DESC, 1 LIMIT 20"))
     }
 
     /// The first (`ASC`) or last (`DESC`) page viewed in each session.
     fn session_edge_pages(&self, id: &'static str, title: &'static str, direction: &str) -> PanelQuery {
         let mut binder = Binder::new(self.dialect);
-        let mut columns = Self::common_columns();
+        let mut columns = Source::Events.figure_columns();
         columns.extend(["e.page_view_page_url_path AS node".to_string(), "e.event_time_msec".into(), "e.event_id".into()]);
         let conditions = vec![format!("e.event_name = {}", binder.bind(PAGE_VIEW)), "e.page_view_page_url_path IS NOT NULL".into()];
-        let base = self.base(&mut binder, self.range_millis, columns, conditions);
+        let base = self.base(&mut binder, Source::Events, self.range_millis, columns, conditions);
         // DuckDB takes each session's first (last) page in one grouped pass, about twice as
         // fast as numbering every page view with a window, which Redshift keeps.
         let edges = match (self.dialect, direction) {
@@ -314,7 +388,7 @@ impl Panels<'_> {
             filters: self.request.filters.clone(),
         };
         let mut binder = Binder::new(self.dialect);
-        let sql = retention_of_events(&mut binder, self.scope, &query, None);
+        let sql = retention_of_events(&mut binder, self.scope, self.session_source.table(), &query, None);
         Self::panel("cohorts", "Weekly cohorts (any event)", Chart::Cohort, binder, sql)
     }
 
@@ -323,7 +397,7 @@ impl Panels<'_> {
     fn rolling_active_users(&self, ratios: bool) -> PanelQuery {
         let mut binder = Binder::new(self.dialect);
         let earliest = self.scope.range_millis(&DateRange { from: self.request.range.from - chrono::Duration::days(29), to: self.request.range.to });
-        let base = self.base(&mut binder, earliest, vec!["e.user_pseudo_id".into(), format!("{} AS period", self.local_day())], Vec::new());
+        let base = self.base(&mut binder, self.session_source, earliest, vec!["e.user_pseudo_id".into(), format!("{} AS period", self.local_day())], Vec::new());
         let first_day = binder.bind(self.request.range.from.format("%Y-%m-%d").to_string().as_str());
         let first_day = self.dialect.date_parameter(&first_day);
         let float = self.dialect.float_type();
@@ -364,7 +438,7 @@ impl Panels<'_> {
     fn per_minute(&self, between: (i64, i64)) -> PanelQuery {
         let mut binder = Binder::new(self.dialect);
         let minute = self.dialect.minute_text(&self.dialect.local_time("e.event_time_msec", self.scope.zone_name()));
-        let base = self.base(&mut binder, between, vec![format!("{minute} AS period"), "e.event_time_msec".into()], Vec::new());
+        let base = self.base(&mut binder, Source::Events, between, vec![format!("{minute} AS period"), "e.event_time_msec".into()], Vec::new());
         Self::panel("events_per_minute", "Events per minute", Chart::Line, binder, format!("WITH {base} SELECT period, 'events' AS series, COUNT(*) AS value FROM base GROUP BY period ORDER BY MIN(event_time_msec)"))
     }
 }

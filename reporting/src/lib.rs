@@ -4,6 +4,7 @@
 //! or Redshift by one builder (`build`, dialect differences in `sql`), and answered as a plain
 //! table (`table`). The dashboards (`dashboards`) are pages of panels built the same way.
 
+pub mod aggregates;
 pub mod build;
 pub mod check;
 pub mod dashboards;

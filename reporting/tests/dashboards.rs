@@ -12,23 +12,39 @@ use clickstream_reporting::{
 use common::*;
 use serde_json::json;
 
-/// Every panel of a page: its Redshift SQL compared to `dashboard_<golden>_<panel>`, its DuckDB
-/// answer returned by id (metadata panels are left out: the console fills them).
+/// Every panel of a page: its Redshift SQL compared to `dashboard_<golden>_<panel>` (and to
+/// `dashboard_<golden>_<panel>.from_events` when reading `event_v2` differs), its DuckDB answer
+/// returned by id (metadata panels are left out: the console fills them). The DuckDB answers
+/// from the reporting aggregates must equal those from the events.
 fn page(golden: &str, page: DashboardPage, request: &DashboardRequest) -> Vec<(&'static str, Chart, ResultTable)> {
     check_dashboard(request, &catalog()).unwrap();
     let scope = AppScope::new(APP, "UTC").unwrap();
-    let redshift = build_dashboard(page, request, &scope, Dialect::Redshift);
-    let duckdb = build_dashboard(page, request, &scope, Dialect::DuckDb);
     let connection = warehouse();
+    let from_events = DashboardRequest { use_aggregates: false, ..request.clone() };
+    let redshift_from_events = build_dashboard(page, &from_events, &scope, Dialect::Redshift);
+    let redshift = build_dashboard(page, request, &scope, Dialect::Redshift);
+    for (panel, panel_from_events) in redshift.iter().zip(&redshift_from_events) {
+        let (Some(statement), Some(statement_from_events)) = (panel.source.statement(), panel_from_events.source.statement()) else { continue };
+        compare_golden(&format!("dashboard_{golden}_{}", panel.id), &golden_text(statement));
+        if statement != statement_from_events {
+            compare_golden(&format!("dashboard_{golden}_{}.from_events", panel.id), &golden_text(statement_from_events));
+        }
+    }
+    let answers = duckdb_answers(&connection, page, request, &scope);
+    assert_eq!(answers, duckdb_answers(&connection, page, &from_events, &scope), "{golden}: the aggregates' answers differ from the events'");
+    answers
+}
+
+fn golden_text(statement: &clickstream_reporting::Statement) -> String {
+    format!("{}\n-- parameters: {}\n", statement.sql, serde_json::to_string(&statement.parameters).unwrap())
+}
+
+fn duckdb_answers(connection: &duckdb::Connection, page: DashboardPage, request: &DashboardRequest, scope: &AppScope) -> Vec<(&'static str, Chart, ResultTable)> {
     let mut answers = Vec::new();
-    for (redshift_panel, duckdb_panel) in redshift.into_iter().zip(duckdb) {
-        let (Some(redshift_statement), Some(statement)) = (redshift_panel.source.statement(), duckdb_panel.source.statement()) else { continue };
-        compare_golden(
-            &format!("dashboard_{golden}_{}", redshift_panel.id),
-            &format!("{}\n-- parameters: {}\n", redshift_statement.sql, serde_json::to_string(&redshift_statement.parameters).unwrap()),
-        );
-        let answer = run_on_duckdb(&connection, statement).unwrap_or_else(|error| panic!("{}: {error}\n{}", duckdb_panel.id, statement.sql));
-        answers.push((duckdb_panel.id, duckdb_panel.chart, duckdb_panel.source.panel_table(answer)));
+    for panel in build_dashboard(page, request, scope, Dialect::DuckDb) {
+        let Some(statement) = panel.source.statement() else { continue };
+        let answer = run_on_duckdb(connection, statement).unwrap_or_else(|error| panic!("{}: {error}\n{}", panel.id, statement.sql));
+        answers.push((panel.id, panel.chart, panel.source.panel_table(answer)));
     }
     answers
 }
@@ -38,7 +54,7 @@ fn panel<'a>(answers: &'a [(&'static str, Chart, ResultTable)], id: &str) -> &'a
 }
 
 fn two_weeks() -> DashboardRequest {
-    DashboardRequest { range: range(0, 13), filters: Vec::new(), now_millis: 0 }
+    DashboardRequest { range: range(0, 13), filters: Vec::new(), now_millis: 0, use_aggregates: true }
 }
 
 #[test]
@@ -144,4 +160,38 @@ fn details_come_from_the_metadata_scan() {
     let scope = AppScope::new(APP, "UTC").unwrap();
     let panels = build_dashboard(DashboardPage::Details, &two_weeks(), &scope, Dialect::DuckDb);
     assert_eq!(panels.iter().map(|panel| (panel.id, panel.source.clone())).collect::<Vec<_>>(), [("user_attributes", PanelSource::ScannedUserAttributes), ("event_parameters", PanelSource::ScannedEventParameters)]);
+}
+
+/// The aggregates are kept per UTC quarter hour, so that any time zone's local days are whole
+/// quarter hours: events either side of the local midnights of zones offset by half and
+/// quarter hours (and a DST zone) are counted on the same days from either table.
+#[test]
+fn aggregates_answer_as_the_events_do_in_every_time_zone() {
+    let connection = warehouse();
+    // 18:14 / 18:15 UTC: midnight in Kathmandu (+5:45); 18:29 / 18:30: in Kolkata (+5:30);
+    // 03:29 / 03:30: in St John's (-3:30); 04:59 / 05:00: in New York (-5:00).
+    let minutes_of_day = [18 * 60 + 14, 18 * 60 + 15, 18 * 60 + 29, 18 * 60 + 30, 3 * 60 + 29, 3 * 60 + 30, 4 * 60 + 59, 5 * 60];
+    for (index, minute) in minutes_of_day.into_iter().enumerate() {
+        let millis = DAY_ZERO_MILLIS + (3 * 24 * 60 + minute) * 60_000;
+        connection
+            .execute_batch(&format!(
+                "INSERT INTO \"shop-web\".event_v2 (event_id, event_name, user_pseudo_id, session_id, event_time_msec, platform, geo_country)
+                 VALUES ('edge-{index}', '_page_view', 'edge-user-{index}', 'edge-session-{index}', {millis}, 'Web', 'NP');"
+            ))
+            .unwrap();
+    }
+    for statement in clickstream_reporting::aggregates::refresh_statements(APP, Dialect::DuckDb) {
+        connection.execute_batch(&statement).unwrap();
+    }
+    for zone in ["Asia/Kathmandu", "Asia/Kolkata", "America/St_Johns", "America/New_York", "Australia/Lord_Howe"] {
+        let scope = AppScope::new(APP, zone).unwrap();
+        let request = two_weeks();
+        let from_events = DashboardRequest { use_aggregates: false, ..two_weeks() };
+        let overview = build_dashboard(DashboardPage::Overview, &request, &scope, Dialect::DuckDb);
+        assert!(overview[0].source.statement().unwrap().sql.contains("report_session_activity"), "the overview reads the aggregates");
+        for page in DashboardPage::ALL {
+            let answers = duckdb_answers(&connection, page, &request, &scope);
+            assert_eq!(answers, duckdb_answers(&connection, page, &from_events, &scope), "{zone}, {}", page.name());
+        }
+    }
 }

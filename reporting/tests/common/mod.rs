@@ -109,6 +109,9 @@ pub fn warehouse() -> duckdb::Connection {
             ))
             .unwrap();
     }
+    for statement in clickstream_reporting::aggregates::refresh_statements(APP, Dialect::DuckDb) {
+        connection.execute_batch(&statement).unwrap_or_else(|error| panic!("{error}\n{statement}"));
+    }
     connection
 }
 

@@ -133,29 +133,6 @@ pub async fn daily_events(State(state): State<Arc<ConsoleState>>, Path(app_id): 
     Ok(Json(query_warehouse(&state, move |warehouse| warehouse.events_per_day(&app_id, from, to)).await?))
 }
 
-/// `from`/`to` as UTC days (`YYYY-MM-DD`, inclusive); both optional.
-#[derive(Debug, serde::Deserialize)]
-pub struct DayRange {
-    pub from: Option<chrono::NaiveDate>,
-    pub to: Option<chrono::NaiveDate>,
-}
-
-/// The reporting aggregate: events and users per day, event name and platform (rebuilt after
-/// each load).
-pub async fn daily_event_report(
-    State(state): State<Arc<ConsoleState>>,
-    Path(app_id): Path<String>,
-    Query(range): Query<DayRange>,
-) -> Result<Json<Vec<clickstream_activities::warehouse::DailyEventSummary>>, ApiError> {
-    known_app(&state, &app_id).await?;
-    let from = range.from.map_or_else(|| "0000-01-01".to_string(), |day| day.to_string());
-    let to = range.to.map_or_else(|| "9999-12-31".to_string(), |day| day.to_string());
-    if from > to {
-        return Err(ApiError::bad_request("`from` is after `to`"));
-    }
-    Ok(Json(query_warehouse(&state, move |warehouse| warehouse.daily_event_summary(&app_id, &from, &to)).await?))
-}
-
 pub async fn loads(State(state): State<Arc<ConsoleState>>, Path(app_id): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
     known_app(&state, &app_id).await?;
     let query_app = app_id.clone();

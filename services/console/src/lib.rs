@@ -62,7 +62,6 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
         .route("/api/v1/apps/{app_id}/events/count", get(api::count_events))
         .route("/api/v1/apps/{app_id}/events/daily", get(api::daily_events))
         .route("/api/v1/apps/{app_id}/loads", get(api::loads))
-        .route("/api/v1/apps/{app_id}/reports/daily-events", get(api::daily_event_report))
         .route("/api/v1/apps/{app_id}/metadata", get(api::app_metadata))
         .route("/api/v1/apps/{app_id}/metadata/events", get(api::metadata_events))
         .route("/api/v1/apps/{app_id}/metadata/parameters", get(api::metadata_parameters))

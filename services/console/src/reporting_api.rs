@@ -280,7 +280,7 @@ fn dashboard_request(scope: &AppScope, query: &DashboardQuery) -> Result<Dashboa
         None | Some("") => Vec::new(),
         Some(text) => serde_json::from_str(text).map_err(|error| ApiError { status: StatusCode::BAD_REQUEST, message: format!("`filters` is not a list of conditions: {error}"), fields: Some([("filters".to_string(), error.to_string())].into()) })?,
     };
-    Ok(DashboardRequest { range: DateRange { from, to }, filters, now_millis: now.timestamp_millis() })
+    Ok(DashboardRequest { range: DateRange { from, to }, filters, now_millis: now.timestamp_millis(), use_aggregates: true })
 }
 
 /// The metadata scan's top values as a panel's table.

@@ -300,7 +300,7 @@ pub async fn lifecycle_activities(config: &Arc<Config>, storage: &Storage, clien
         clickstream_core::config::ProvisionerKind::Local => {
             Arc::new(lifecycle::local::LocalProvisioner { config: config.clone(), storage: storage.clone(), client: client.clone(), control: control.clone() })
         }
-        clickstream_core::config::ProvisionerKind::Cloudformation => Arc::new(lifecycle::cloudformation::CloudFormationProvisioner::connect(config.clone()).await),
+        clickstream_core::config::ProvisionerKind::Cloudformation => Arc::new(lifecycle::cloudformation::CloudFormationProvisioner::connect(config.clone(), control.clone()).await),
     };
     lifecycle::LifecycleActivityImplementations { provisioner, control }
 }

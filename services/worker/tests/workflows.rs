@@ -389,6 +389,13 @@ async fn pipeline_lifecycle_rolls_back_a_failed_step_then_retries_and_deletes() 
         config.control.provisioner = clickstream_core::config::ProvisionerKind::Cloudformation;
         config.control.cloudformation_endpoint = moto.endpoint();
         config.control.templates_dir = histories_directory().join("../../../infra/cloudformation");
+        // Reporting on Redshift with a QuickSight owner: the level publishes the dashboards.
+        let reporting = [
+            ("Engine", "redshift".to_string()),
+            ("RedshiftEndpointAddress", "clickstream.123456789012.us-east-1.redshift-serverless.amazonaws.com".to_string()),
+            ("QuickSightPrincipalArn", "arn:aws:quicksight:us-east-1:123456789012:user/default/admin".to_string()),
+        ];
+        config.control.stack_parameters.insert("reporting".into(), reporting.map(|(key, value)| (key.to_string(), value)).into());
         if failing {
             // An IAM permissions boundary that is not an ARN: IAM refuses the ingestion stack's roles.
             config.control.stack_parameters.insert("ingestion".into(), [("PermissionsBoundaryArn".to_string(), "not-an-arn".to_string())].into());
@@ -397,6 +404,8 @@ async fn pipeline_lifecycle_rolls_back_a_failed_step_then_retries_and_deletes() 
     };
     let control = ControlPlane::new(store.clone(), configured(true));
     control.create_project(NewProject { id: "shop".into(), name: "Shop".into(), description: String::new(), environment: Default::default() }).await.unwrap();
+    let new_app = clickstream_control::service::NewApp { id: "shop_web".into(), name: "Shop web".into(), description: String::new(), platform: Default::default(), timezone: "Asia/Shanghai".into() };
+    control.create_app("shop", new_app).await.unwrap();
     let spec = PipelineSpec::default();
     let pipeline = control.create_pipeline(NewPipeline { project_id: "shop".into(), spec: spec.clone() }).await.unwrap();
     let cloudformation = aws_sdk_cloudformation::Client::new(&clickstream_control::dynamodb::sdk_config("us-east-1", &moto.endpoint()).await);
@@ -470,6 +479,11 @@ async fn pipeline_lifecycle_rolls_back_a_failed_step_then_retries_and_deletes() 
     assert!(active.level(PipelineLevel::IngestionProcessing).stacks.iter().all(|stack| stack.state == "CREATE_COMPLETE"), "{active:?}");
     assert!(stack_exists("clickstream-shop-processing").await && stack_exists("clickstream-shop-ingestion").await);
     assert!(stack_exists("clickstream-shop-modeling").await && stack_exists("clickstream-shop-reporting").await);
+    let published = active.level(PipelineLevel::Reporting).stacks.iter().find(|stack| stack.name == "quicksight:clickstream_shop").cloned();
+    assert!(published.as_ref().is_some_and(|assets| assets.state == "PUBLISHED" && assets.reason.contains("clickstream_shop_shop_web")), "{active:?}");
+    let quicksight = aws_sdk_quicksight::Client::new(&clickstream_control::dynamodb::sdk_config("us-east-1", &moto.endpoint()).await);
+    let dashboard = || quicksight.describe_dashboard().aws_account_id("123456789012").dashboard_id("clickstream_shop_shop_web").send();
+    assert!(dashboard().await.is_ok(), "the app's QuickSight dashboard exists");
 
     // Delete: every stack goes, the workflow ends, the store forgets the pipeline.
     let deleted: PipelineStatus = run_workers_with(&stack, &store, configured(false), async {
@@ -481,6 +495,7 @@ async fn pipeline_lifecycle_rolls_back_a_failed_step_then_retries_and_deletes() 
     for name in ["clickstream-shop-processing", "clickstream-shop-ingestion", "clickstream-shop-modeling", "clickstream-shop-reporting"] {
         assert!(!stack_exists(name).await, "{name} deleted");
     }
+    assert!(dashboard().await.is_err(), "the QuickSight dashboard is deleted with the reporting level");
     assert!(control.pipeline(&pipeline.id).await.is_err(), "the store forgot the pipeline");
     stack.replay_and_record(&[("pipeline_lifecycle_workflow", pipeline.id.clone())]).await;
 }

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | ingestion and processing | `processing` (data bucket, worker), then `ingestion` (collector, buffer; it takes the bucket) |
 //! | modeling | `modeling` (Redshift, Glue database) |
-//! | reporting | `reporting` (QuickSight) |
+//! | reporting | `reporting` (QuickSight's data source role), then the QuickSight assets through the API ([`super::quicksight`]) |
 //!
 //! Deploying creates a missing stack or updates an existing one ("no updates" is success),
 //! then polls DescribeStacks until the stack settles; the activity heartbeats meanwhile. A
@@ -27,7 +27,11 @@ use clickstream_core::{
 };
 use clickstream_workflows::types::{PipelineLevelInput, PipelineLevelOutcome};
 
-use super::Provisioner;
+use super::{
+    Provisioner,
+    quicksight::{PublishedApp, QuickSightPublisher, QuickSightTarget},
+};
+use clickstream_control::ControlPlane;
 
 /// Pause between two DescribeStacks calls of a stack still in progress.
 pub const STACK_POLL_INTERVAL: Duration = Duration::from_secs(2);
@@ -35,6 +39,10 @@ pub const STACK_POLL_INTERVAL: Duration = Duration::from_secs(2);
 pub struct CloudFormationProvisioner {
     pub config: Arc<Config>,
     pub client: Client,
+    /// The reporting level's QuickSight assets.
+    pub quicksight: QuickSightPublisher,
+    /// Where the apps of a project (and their time zones) are read.
+    pub control: ControlPlane,
 }
 
 /// A stack as seen by DescribeStacks: `None` when it does not exist.
@@ -66,9 +74,42 @@ fn is_in_progress(status: &CfnStackStatus) -> bool {
 }
 
 impl CloudFormationProvisioner {
-    pub async fn connect(config: Arc<Config>) -> CloudFormationProvisioner {
+    pub async fn connect(config: Arc<Config>, control: ControlPlane) -> CloudFormationProvisioner {
         let sdk = clickstream_control::dynamodb::sdk_config(&config.control.cloudformation_region, &config.control.cloudformation_endpoint).await;
-        CloudFormationProvisioner { client: Client::new(&sdk), config }
+        let quicksight = QuickSightPublisher { client: aws_sdk_quicksight::Client::new(&sdk) };
+        CloudFormationProvisioner { client: Client::new(&sdk), config, quicksight, control }
+    }
+
+    /// Where the reporting level's QuickSight assets go, from the `reporting` stack's
+    /// parameters and outputs; None when the stack names no QuickSight principal or the
+    /// project does not model on Redshift with a known endpoint (then QuickSight is skipped).
+    fn quicksight_target(parameters: &[Parameter], outputs: &HashMap<String, String>) -> Option<QuickSightTarget> {
+        let parameter = |key: &str| parameters.iter().find(|parameter| parameter.parameter_key() == Some(key)).and_then(|parameter| parameter.parameter_value()).unwrap_or_default().to_string();
+        if parameter("Engine") != "redshift" || parameter("RedshiftEndpointAddress").is_empty() {
+            return None;
+        }
+        Some(QuickSightTarget {
+            asset_id_prefix: outputs.get("AssetIdPrefix")?.clone(),
+            principal_arn: outputs.get("QuickSightPrincipalArn")?.clone(),
+            data_source_role_arn: outputs.get("DataSourceRoleArn")?.clone(),
+            redshift_host: parameter("RedshiftEndpointAddress"),
+            redshift_port: parameter("RedshiftEndpointPort").parse().unwrap_or(5439),
+            redshift_database: Some(parameter("RedshiftDatabase")).filter(|database| !database.is_empty()).unwrap_or_else(|| "dev".into()),
+            vpc_connection_arn: Some(parameter("QuickSightVpcConnectionArn")).filter(|arn| !arn.is_empty()),
+        })
+    }
+
+    /// The project's apps with their time zones.
+    async fn published_apps(&self, project_id: &str) -> Result<Vec<PublishedApp>, ActivityFailure> {
+        let apps = self.control.list_apps(project_id).await.map_err(|error| ActivityFailure::ControlStore(error.to_string()))?;
+        Ok(apps.into_iter().map(|app| PublishedApp { app_id: app.id, timezone: app.timezone }).collect())
+    }
+
+    /// The target of the reporting stack as deployed now (None: no QuickSight).
+    async fn deployed_quicksight_target(&self, level: &PipelineLevelInput) -> Result<Option<QuickSightTarget>, ActivityFailure> {
+        let Some(stack) = self.describe(&self.stack_name(&level.project_id, "reporting")).await? else { return Ok(None) };
+        let parameters = self.parameters("reporting", level, &self.outputs_of_processing(&level.project_id).await?);
+        Ok(Self::quicksight_target(&parameters, &stack.outputs))
     }
 
     /// Stack names allow letters, digits and `-` only.
@@ -231,6 +272,13 @@ impl CloudFormationProvisioner {
 
     async fn delete_level(&self, level: &PipelineLevelInput) -> Result<PipelineLevelOutcome, ActivityFailure> {
         let mut stacks = Vec::new();
+        // The QuickSight assets go first: the data source signs in with the stack's role.
+        if level.level == PipelineLevel::Reporting
+            && let Some(target) = self.deployed_quicksight_target(level).await?
+        {
+            self.quicksight.remove(&target, &self.published_apps(&level.project_id).await?).await?;
+            stacks.push(StackStatus { name: format!("quicksight:{}", target.asset_id_prefix), state: "DELETE_COMPLETE".into(), reason: String::new() });
+        }
         for template in Self::templates(level.level).iter().rev() {
             stacks.push(self.delete_stack(&self.stack_name(&level.project_id, template)).await?);
         }
@@ -246,10 +294,18 @@ impl Provisioner for CloudFormationProvisioner {
         for template in Self::templates(level.level) {
             let name = self.stack_name(&level.project_id, template);
             let parameters = self.parameters(template, level, &outputs);
-            let deployed = self.deploy_stack(&name, template, parameters).await?;
+            let deployed = self.deploy_stack(&name, template, parameters.clone()).await?;
             tracing::info!(stack = %name, status = deployed.status.as_str(), "stack deployed");
             stacks.push(StackStatus { name, state: deployed.status.as_str().into(), reason: deployed.reason });
             outputs.extend(deployed.outputs);
+            if *template == "reporting"
+                && let Some(target) = Self::quicksight_target(&parameters, &outputs)
+            {
+                let published = self.quicksight.publish(&target, &self.published_apps(&level.project_id).await?).await?;
+                tracing::info!(data_source = %published.data_source, dashboards = ?published.dashboards, "QuickSight assets published");
+                let reason = format!("data source {}, dashboards {}", published.data_source, published.dashboards.join(", "));
+                stacks.push(StackStatus { name: format!("quicksight:{}", target.asset_id_prefix), state: "PUBLISHED".into(), reason });
+            }
         }
         Ok(PipelineLevelOutcome { stacks })
     }

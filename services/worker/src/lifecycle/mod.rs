@@ -8,6 +8,7 @@
 
 pub mod cloudformation;
 pub mod local;
+pub mod quicksight;
 
 use std::sync::Arc;
 

@@ -1,0 +1,182 @@
+//! The reporting aggregates: small tables rebuilt from an app's `event_v2` after each load
+//! (the load workflow's last step), which the dashboards read instead of the events when a
+//! page has no filter they cannot answer.
+//!
+//! They are kept per UTC quarter hour rather than per day so that they serve every time zone:
+//! every zone's offset is a whole number of quarter hours, so each quarter hour lies in one
+//! local day of any zone, and the local day of its first millisecond is the day of all its
+//! events. A page's range (local midnights) therefore selects whole quarter hours, and the
+//! figures equal the ones read from the events. Changing an app's time zone needs no rebuild.
+//!
+//! The columns keep `event_v2`'s names (`event_time_msec` is the quarter hour's first
+//! millisecond), so the dashboards' `base` CTE and column expressions read either table.
+//!
+//! - `report_session_activity`: one row per quarter hour, user, session and the session's
+//!   dimensions ([`SESSION_DIMENSIONS`]), with its events, page views, screen views and
+//!   `_first_open`s. A user or session count is an exact `COUNT(DISTINCT …)` over its rows.
+//! - `report_event_activity`: events per quarter hour and event name.
+
+use crate::{
+    query::Column,
+    sql::{Dialect, quote_identifier},
+};
+
+pub const SESSION_ACTIVITY_TABLE: &str = "report_session_activity";
+pub const EVENT_ACTIVITY_TABLE: &str = "report_event_activity";
+/// The aggregates' time step: every time zone's offset is a multiple of it.
+pub const BUCKET_MILLIS: i64 = 15 * 60_000;
+
+/// The columns of `event_v2` kept in `report_session_activity`: the dimensions of the
+/// dashboards' breakdowns, which filters may use too.
+pub const SESSION_DIMENSIONS: [Column; 9] = [
+    Column::Platform,
+    Column::DeviceOperatingSystem,
+    Column::DeviceUaBrowser,
+    Column::DeviceMobileModelName,
+    Column::ScreenResolution,
+    Column::AppVersion,
+    Column::TrafficSourceSource,
+    Column::TrafficSourceChannelGroup,
+    Column::GeoCountry,
+];
+
+/// The events whose counts `report_session_activity` keeps, by column.
+const COUNTED_EVENTS: [(&str, &str); 3] = [("page_views", "_page_view"), ("screen_views", "_screen_view"), ("first_opens", "_first_open")];
+
+#[derive(Clone, Copy)]
+enum ColumnType {
+    Text,
+    Integer,
+    BigInt,
+}
+
+/// `report_session_activity`'s key columns as stored (the screen resolution is kept as its
+/// two `event_v2` columns, which `column_expression` joins).
+fn session_key_columns() -> Vec<(&'static str, ColumnType)> {
+    let mut columns = vec![("event_time_msec", ColumnType::BigInt), ("user_pseudo_id", ColumnType::Text), ("session_id", ColumnType::Text)];
+    for dimension in SESSION_DIMENSIONS {
+        match dimension {
+            Column::ScreenResolution => columns.extend([("device_screen_width", ColumnType::Integer), ("device_screen_height", ColumnType::Integer)]),
+            dimension => columns.push((dimension.name(), ColumnType::Text)),
+        }
+    }
+    columns
+}
+
+fn type_name(dialect: Dialect, column_type: ColumnType) -> &'static str {
+    match column_type {
+        ColumnType::Text => dialect.text_type(),
+        ColumnType::Integer => "INTEGER",
+        ColumnType::BigInt => "BIGINT",
+    }
+}
+
+fn create_table(dialect: Dialect, schema: &str, table: &str, columns: &[(&str, ColumnType)]) -> String {
+    let columns: Vec<String> = columns.iter().map(|(name, column_type)| format!("{name} {}", type_name(dialect, *column_type))).collect();
+    // Redshift keeps the rows sorted by time, so a page's range reads only its blocks.
+    let sorting = match dialect {
+        Dialect::DuckDb => "",
+        Dialect::Redshift => " SORTKEY (event_time_msec)",
+    };
+    format!("CREATE TABLE IF NOT EXISTS {schema}.{table} ({}){sorting}", columns.join(", "))
+}
+
+/// The quarter hour holding `event_time_msec`, as its first millisecond.
+fn bucket_start(dialect: Dialect) -> String {
+    match dialect {
+        Dialect::DuckDb => format!("(event_time_msec // {BUCKET_MILLIS}) * {BUCKET_MILLIS}"),
+        Dialect::Redshift => format!("(event_time_msec / {BUCKET_MILLIS}) * {BUCKET_MILLIS}"),
+    }
+}
+
+/// Creates an app's aggregate tables when missing (empty). The loads run these with the
+/// tables they create, so the aggregates exist whenever `event_v2` does.
+pub fn create_statements(app_id: &str, dialect: Dialect) -> Vec<String> {
+    let schema = quote_identifier(app_id);
+    let mut session_columns = session_key_columns();
+    session_columns.extend([("events", ColumnType::BigInt)]);
+    session_columns.extend(COUNTED_EVENTS.map(|(column, _)| (column, ColumnType::BigInt)));
+    vec![
+        create_table(dialect, &schema, SESSION_ACTIVITY_TABLE, &session_columns),
+        create_table(dialect, &schema, EVENT_ACTIVITY_TABLE, &[("event_time_msec", ColumnType::BigInt), ("event_name", ColumnType::Text), ("events", ColumnType::BigInt)]),
+    ]
+}
+
+/// Rebuilds an app's aggregates from its `event_v2` (which must exist): create when missing,
+/// empty, refill; run them in one transaction so that readers see the old rows or the new.
+/// A full rebuild is exact whatever the loads changed (late events, deleted expired rows); it
+/// reads `event_v2` twice. The row counts are those of the last two statements.
+pub fn refresh_statements(app_id: &str, dialect: Dialect) -> Vec<String> {
+    let schema = quote_identifier(app_id);
+    let bucket = bucket_start(dialect);
+    let keys: Vec<&str> = session_key_columns().into_iter().skip(1).map(|(name, _)| name).collect();
+    let counts: Vec<String> = COUNTED_EVENTS.iter().map(|(column, event)| format!("SUM(CASE WHEN event_name = '{event}' THEN 1 ELSE 0 END) AS {column}")).collect();
+    let positions = |count: usize| (1..=count).map(|position| position.to_string()).collect::<Vec<_>>().join(", ");
+    // DuckDB keeps rows in insertion order: sorted, its zone maps skip what a range excludes
+    // (Redshift sorts by the table's sort key).
+    let sorted = match dialect {
+        Dialect::DuckDb => " ORDER BY 1",
+        Dialect::Redshift => "",
+    };
+    let mut statements = create_statements(app_id, dialect);
+    statements.push(format!("DELETE FROM {schema}.{SESSION_ACTIVITY_TABLE}"));
+    statements.push(format!("DELETE FROM {schema}.{EVENT_ACTIVITY_TABLE}"));
+    statements.push(format!(
+        "INSERT INTO {schema}.{SESSION_ACTIVITY_TABLE} SELECT {bucket} AS event_time_msec, {}, COUNT(*) AS events, {} FROM {schema}.event_v2 GROUP BY {}{sorted}",
+        keys.join(", "),
+        counts.join(", "),
+        positions(keys.len() + 1)
+    ));
+    statements.push(format!(
+        "INSERT INTO {schema}.{EVENT_ACTIVITY_TABLE} SELECT {bucket} AS event_time_msec, event_name, COUNT(*) AS events FROM {schema}.event_v2 WHERE event_name IS NOT NULL GROUP BY 1, 2{sorted}"
+    ));
+    statements
+}
+
+/// Whether a filter can be answered from `report_session_activity`: it reads one of its
+/// dimensions.
+pub fn session_activity_answers(field: &crate::query::Field) -> bool {
+    matches!(field, crate::query::Field::Column(column) if SESSION_DIMENSIONS.contains(column))
+}
+
+/// The kind of a column QuickSight reads from a data set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataSetColumnKind {
+    Text,
+    Integer,
+    Timestamp,
+}
+
+/// A QuickSight data set over one aggregate: its SQL (the aggregate's rows, with `event_time`
+/// the quarter hour's first instant in the app's time zone, which QuickSight groups by day,
+/// week or month) and its columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregateDataSet {
+    /// `sessions` or `events`: the template's placeholder and the end of the data set's id.
+    pub name: &'static str,
+    pub sql: String,
+    pub columns: Vec<(&'static str, DataSetColumnKind)>,
+}
+
+/// The data sets of an app's dashboards in QuickSight: one per aggregate.
+pub fn quicksight_data_sets(scope: &crate::AppScope, dialect: Dialect) -> Vec<AggregateDataSet> {
+    let schema = quote_identifier(&scope.app_id);
+    let local_time = dialect.local_time("event_time_msec", scope.zone_name());
+    let kind_of = |column_type: ColumnType| match column_type {
+        ColumnType::Text => DataSetColumnKind::Text,
+        ColumnType::Integer | ColumnType::BigInt => DataSetColumnKind::Integer,
+    };
+    let mut session_columns: Vec<(&'static str, DataSetColumnKind)> = session_key_columns().into_iter().skip(1).map(|(name, column_type)| (name, kind_of(column_type))).collect();
+    session_columns.push(("events", DataSetColumnKind::Integer));
+    session_columns.extend(COUNTED_EVENTS.map(|(column, _)| (column, DataSetColumnKind::Integer)));
+    let event_columns = vec![("event_name", DataSetColumnKind::Text), ("events", DataSetColumnKind::Integer)];
+    [("sessions", SESSION_ACTIVITY_TABLE, session_columns), ("events", EVENT_ACTIVITY_TABLE, event_columns)]
+        .into_iter()
+        .map(|(name, table, mut columns)| {
+            let selected: Vec<&str> = columns.iter().map(|(column, _)| *column).collect();
+            let sql = format!("SELECT {local_time} AS event_time, {} FROM {schema}.{table}", selected.join(", "));
+            columns.insert(0, ("event_time", DataSetColumnKind::Timestamp));
+            AggregateDataSet { name, sql, columns }
+        })
+        .collect()
+}

@@ -1,0 +1,2 @@
+WITH base AS (SELECT e.event_name, e.user_pseudo_id, e.session_id, CAST(DATE_TRUNC('day', (TIMESTAMP 'epoch' + e.event_time_msec / 1000 * INTERVAL '1 second')) AS DATE) AS period FROM "shop-web".event_v2 AS e WHERE e.event_time_msec >= :p1 AND e.event_time_msec < :p2) SELECT TO_CHAR(period, 'YYYY-MM-DD') AS period, 'new_users' AS series, COALESCE(COUNT(DISTINCT CASE WHEN event_name = :p3 THEN user_pseudo_id END), 0) AS value FROM base GROUP BY period ORDER BY 1, 2
+-- parameters: [1793577600000,1794787200000,"_first_open"]

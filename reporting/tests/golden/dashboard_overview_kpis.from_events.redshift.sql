@@ -1,0 +1,2 @@
+WITH base AS (SELECT e.event_name, e.user_pseudo_id, e.session_id FROM "shop-web".event_v2 AS e WHERE e.event_time_msec >= :p1 AND e.event_time_msec < :p2) SELECT COALESCE(COUNT(DISTINCT user_pseudo_id), 0) AS active_users, COALESCE(COUNT(DISTINCT CASE WHEN event_name = :p3 THEN user_pseudo_id END), 0) AS new_users, COALESCE(COUNT(DISTINCT session_id), 0) AS sessions, COALESCE(COUNT(*), 0) AS events, COALESCE(SUM(CASE WHEN event_name = :p4 THEN 1 ELSE 0 END), 0) AS page_views FROM base
+-- parameters: [1793577600000,1794787200000,"_first_open","_page_view"]
