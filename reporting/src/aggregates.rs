@@ -13,7 +13,9 @@
 //!
 //! - `report_session_activity`: one row per quarter hour, user, session and the session's
 //!   dimensions ([`SESSION_DIMENSIONS`]), with its events, page views, screen views and
-//!   `_first_open`s. A user or session count is an exact `COUNT(DISTINCT …)` over its rows.
+//!   `_first_open`s, and its first and last page view (page, time, event id: a session's entry
+//!   and exit pages are the first and last of its rows'). A user or session count is an exact
+//!   `COUNT(DISTINCT …)` over its rows.
 //! - `report_event_activity`: events per quarter hour and event name.
 
 use crate::{
@@ -42,6 +44,19 @@ pub const SESSION_DIMENSIONS: [Column; 9] = [
 
 /// The events whose counts `report_session_activity` keeps, by column.
 const COUNTED_EVENTS: [(&str, &str); 3] = [("page_views", "_page_view"), ("screen_views", "_screen_view"), ("first_opens", "_first_open")];
+
+/// The page views a session's entry and exit pages come from.
+const IS_PAGE_VIEW: &str = "event_name = '_page_view' AND page_view_page_url_path IS NOT NULL";
+
+/// A row's first (`entry_…`) and last (`exit_…`) page view: page, time, event id.
+const EDGE_COLUMNS: [(&str, ColumnType); 6] = [
+    ("entry_page", ColumnType::Text),
+    ("entry_time_msec", ColumnType::BigInt),
+    ("entry_event_id", ColumnType::Text),
+    ("exit_page", ColumnType::Text),
+    ("exit_time_msec", ColumnType::BigInt),
+    ("exit_event_id", ColumnType::Text),
+];
 
 #[derive(Clone, Copy)]
 enum ColumnType {
@@ -96,6 +111,7 @@ pub fn create_statements(app_id: &str, dialect: Dialect) -> Vec<String> {
     let mut session_columns = session_key_columns();
     session_columns.extend([("events", ColumnType::BigInt)]);
     session_columns.extend(COUNTED_EVENTS.map(|(column, _)| (column, ColumnType::BigInt)));
+    session_columns.extend(EDGE_COLUMNS);
     vec![
         create_table(dialect, &schema, SESSION_ACTIVITY_TABLE, &session_columns),
         create_table(dialect, &schema, EVENT_ACTIVITY_TABLE, &[("event_time_msec", ColumnType::BigInt), ("event_name", ColumnType::Text), ("events", ColumnType::BigInt)]),
@@ -118,11 +134,50 @@ pub fn refresh_statements(app_id: &str, dialect: Dialect) -> Vec<String> {
         Dialect::DuckDb => " ORDER BY 1",
         Dialect::Redshift => "",
     };
+    // Each row's first and last page view. DuckDB takes them in the grouping pass
+    // (`arg_min` / `arg_max` over the page views); Redshift, which has neither nor FILTER,
+    // numbers the rows of each group both ways with page views first and keeps number 1.
+    let (edges, source) = match dialect {
+        Dialect::DuckDb => (
+            format!(
+                "arg_min(page_view_page_url_path, (event_time_msec, event_id)) FILTER (WHERE {IS_PAGE_VIEW}) AS entry_page, \
+                 MIN(event_time_msec) FILTER (WHERE {IS_PAGE_VIEW}) AS entry_time_msec, \
+                 arg_min(event_id, (event_time_msec, event_id)) FILTER (WHERE {IS_PAGE_VIEW}) AS entry_event_id, \
+                 arg_max(page_view_page_url_path, (event_time_msec, event_id)) FILTER (WHERE {IS_PAGE_VIEW}) AS exit_page, \
+                 MAX(event_time_msec) FILTER (WHERE {IS_PAGE_VIEW}) AS exit_time_msec, \
+                 arg_max(event_id, (event_time_msec, event_id)) FILTER (WHERE {IS_PAGE_VIEW}) AS exit_event_id"
+            ),
+            format!("{schema}.event_v2"),
+        ),
+        Dialect::Redshift => {
+            let partition = format!("PARTITION BY {bucket}, {}", keys.join(", "));
+            let page_views_first = format!("CASE WHEN {IS_PAGE_VIEW} THEN 0 ELSE 1 END");
+            let edge = |rank: &str, column: &str, alias: &str| format!("MAX(CASE WHEN {rank} = 1 THEN {column} END) AS {alias}");
+            (
+                [
+                    edge("entry_rank", "page_view_page_url_path", "entry_page"),
+                    edge("entry_rank", "event_time_msec", "entry_time_msec"),
+                    edge("entry_rank", "event_id", "entry_event_id"),
+                    edge("exit_rank", "page_view_page_url_path", "exit_page"),
+                    edge("exit_rank", "event_time_msec", "exit_time_msec"),
+                    edge("exit_rank", "event_id", "exit_event_id"),
+                ]
+                .join(", "),
+                format!(
+                    "(SELECT event_time_msec, event_id, event_name, page_view_page_url_path, {}, \
+                     CASE WHEN {IS_PAGE_VIEW} THEN ROW_NUMBER() OVER ({partition} ORDER BY {page_views_first}, event_time_msec, event_id) END AS entry_rank, \
+                     CASE WHEN {IS_PAGE_VIEW} THEN ROW_NUMBER() OVER ({partition} ORDER BY {page_views_first}, event_time_msec DESC, event_id DESC) END AS exit_rank \
+                     FROM {schema}.event_v2) AS e",
+                    keys.join(", ")
+                ),
+            )
+        }
+    };
     let mut statements = create_statements(app_id, dialect);
     statements.push(format!("DELETE FROM {schema}.{SESSION_ACTIVITY_TABLE}"));
     statements.push(format!("DELETE FROM {schema}.{EVENT_ACTIVITY_TABLE}"));
     statements.push(format!(
-        "INSERT INTO {schema}.{SESSION_ACTIVITY_TABLE} SELECT {bucket} AS event_time_msec, {}, COUNT(*) AS events, {} FROM {schema}.event_v2 GROUP BY {}{sorted}",
+        "INSERT INTO {schema}.{SESSION_ACTIVITY_TABLE} SELECT {bucket} AS event_time_msec, {}, COUNT(*) AS events, {}, {edges} FROM {source} GROUP BY {}{sorted}",
         keys.join(", "),
         counts.join(", "),
         positions(keys.len() + 1)

@@ -355,13 +355,23 @@ impl Panels<'_> {
         Self::panel(id, title, Chart::Table, binder, format!("WITH {base} SELECT node AS {label}, COUNT(*) AS views, COUNT(DISTINCT user_pseudo_id) AS users FROM base GROUP BY node ORDER BY 2 DESC, 1 LIMIT 20"))
     }
 
-    /// The first (`ASC`) or last (`DESC`) page viewed in each session.
+    /// The first (`ASC`) or last (`DESC`) page viewed in each session: from its page views,
+    /// or from the first (last) page view of each of its aggregate rows.
     fn session_edge_pages(&self, id: &'static str, title: &'static str, direction: &str) -> PanelQuery {
         let mut binder = Binder::new(self.dialect);
-        let mut columns = Source::Events.figure_columns();
-        columns.extend(["e.page_view_page_url_path AS node".to_string(), "e.event_time_msec".into(), "e.event_id".into()]);
-        let conditions = vec![format!("e.event_name = {}", binder.bind(PAGE_VIEW)), "e.page_view_page_url_path IS NOT NULL".into()];
-        let base = self.base(&mut binder, Source::Events, self.range_millis, columns, conditions);
+        let source = self.session_source;
+        let edge = if direction == "ASC" { "entry" } else { "exit" };
+        let (columns, conditions) = match source {
+            Source::Events => (
+                ["e.user_pseudo_id", "e.session_id", "e.page_view_page_url_path AS node", "e.event_time_msec", "e.event_id"].map(String::from).to_vec(),
+                vec![format!("e.event_name = {}", binder.bind(PAGE_VIEW)), "e.page_view_page_url_path IS NOT NULL".into()],
+            ),
+            _ => (
+                vec!["e.user_pseudo_id".into(), "e.session_id".into(), format!("e.{edge}_page AS node"), format!("e.{edge}_time_msec AS event_time_msec"), format!("e.{edge}_event_id AS event_id")],
+                vec![format!("e.{edge}_page IS NOT NULL")],
+            ),
+        };
+        let base = self.base(&mut binder, source, self.range_millis, columns, conditions);
         // DuckDB takes each session's first (last) page in one grouped pass, about twice as
         // fast as numbering every page view with a window, which Redshift keeps.
         let edges = match (self.dialect, direction) {
