@@ -31,6 +31,9 @@ COPY --from=build /src/target/release/clickstream /usr/local/bin/clickstream
 COPY --from=enrichment-data /data/regexes.yaml /data/GeoLite2-City.mmdb /usr/share/clickstream/
 COPY --from=web /web/dist /usr/share/clickstream/web
 COPY clickstream.example.toml /etc/clickstream/clickstream.toml
+# The pipeline stacks' templates, which the control plane's worker deploys
+# (control.templates_dir; infra/cloudformation/control-plane.yaml points there).
+COPY infra/cloudformation/*.yaml /usr/share/clickstream/cloudformation/
 USER clickstream
 WORKDIR /var/lib/clickstream
 ENV CLICKSTREAM_CONFIG=/etc/clickstream/clickstream.toml \

@@ -21,7 +21,7 @@ fn every_cloudformation_template_lints_clean() {
         .filter(|path| path.extension().is_some_and(|extension| extension == "yaml"))
         .collect();
     templates.sort();
-    assert_eq!(templates.len(), 4, "ingestion, processing, modeling and reporting: {templates:?}");
+    assert_eq!(templates.len(), 5, "control-plane, ingestion, processing, modeling and reporting: {templates:?}");
     let output = Command::new(tool_path("cfn-lint")).args(&templates).output().expect("cfn-lint runs");
     assert!(
         output.status.success(),

@@ -1,19 +1,23 @@
 #!/usr/bin/env python3
-"""Create, inspect and delete the clickstream pipeline stacks against a running moto server.
+"""Create, inspect and delete the clickstream stacks against a running moto server.
 
 Starts nothing: point it at a moto_server you started, e.g.
 
     local/.state/venv/bin/moto_server -H 127.0.0.1 -p 15731 &
     local/.state/venv/bin/python infra/cloudformation/check_on_moto.py --endpoint http://127.0.0.1:15731
 
-Default run, in PipelineLifecycleWorkflow's level order (processing before ingestion inside
-level 1, so that ingestion gets the bucket): creates each template with sample parameters,
-waits until its status leaves *_IN_PROGRESS (CREATE_COMPLETE expected), prints the statuses
-seen, the outputs and which template resources moto created, then deletes the stacks in
-reverse order and waits for DELETE_COMPLETE. Exits 1 on any failure, 2 on bad arguments.
+Default run: first the control plane (control-plane.yaml, deployed once by hand before any
+pipeline) with its default parameters, inspected (tables, configuration file, task
+definitions) and deleted; then the pipeline stacks in PipelineLifecycleWorkflow's level order
+(processing before ingestion inside level 1, so that ingestion gets the bucket): creates each
+template with sample parameters, waits until its status leaves *_IN_PROGRESS
+(CREATE_COMPLETE expected), prints the statuses seen, the outputs and which template
+resources moto created, then deletes the stacks in reverse order and waits for
+DELETE_COMPLETE. Exits 1 on any failure, 2 on bad arguments.
 
     --variants       also every template with other parameter sets (kinesis/kafka sinks,
-                     an existing VPC, Redshift, no engine, QuickSight principal...)
+                     an existing VPC, Redshift, no engine, QuickSight principal...; for the
+                     control plane each TemporalMode and AuthMode)
     --failure-modes  also the documented failing parameter values: checks that CreateStack
                      is refused as expected, that the stack is then listed CREATE_IN_PROGRESS,
                      and that DeleteStack cleans it up (DELETE_COMPLETE, nothing left behind)
@@ -30,6 +34,7 @@ import random
 import string
 import sys
 import time
+import tomllib
 
 import boto3
 import botocore.config
@@ -37,6 +42,8 @@ import botocore.exceptions
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATES = ("ingestion", "processing", "modeling", "reporting")
+# Deployed once by hand before any pipeline, not by the lifecycle workflow.
+CONTROL_PLANE = "control-plane"
 # On AWS the modeling and reporting roles have names (CAPABILITY_NAMED_IAM); moto ignores it.
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 
@@ -59,7 +66,7 @@ def template_resources(name):
             continue
         if inside and line and not line.startswith((" ", "#")):
             break
-        if inside and line.startswith("  ") and not line.startswith("   ") and line.rstrip().endswith(":"):
+        if inside and line.startswith("  ") and not line.startswith("   ") and not line.lstrip().startswith("#") and line.rstrip().endswith(":"):
             ids.append(line.strip()[:-1])
     return ids
 
@@ -204,6 +211,176 @@ class Checker:
         if not keep:
             delete_all(strict=True)
 
+    # ------------------------------------------------------------------ control plane
+    @staticmethod
+    def control_plane_name(project):
+        # Short: moto does not shorten the names it generates (an RDS instance identifier
+        # <stack>-TemporalDatabase-<suffix> must stay within 63 characters).
+        return f"cp-{project.replace('_', '-')}"
+
+    def control_plane(self, project, keep):
+        """The control plane with its defaults (self-hosted Temporal, Cognito, a new VPC)."""
+        name = self.control_plane_name(project)
+        stack_id, outputs = self.create(CONTROL_PLANE, name, {}, {"clickstream:control-plane": name})
+        try:
+            self.inspect_control_plane(name, outputs, image="clickstream:latest")
+            self.expect(outputs["ConsoleUrl"].startswith("http://") and outputs["TemporalAddress"] == f"http://temporal.{name}.internal:7233", "ConsoleUrl and TemporalAddress")
+            self.expect("TemporalDatabaseEndpoint" in outputs and "UserPoolDomain" in outputs, "the Temporal database and the Cognito domain are outputs")
+        except BaseException:
+            self.delete(stack_id, name)
+            raise
+        if not keep:
+            self.delete(stack_id, name)
+            after = self.control_plane_leftovers(stack_id)
+            print(f"   left after DeleteStack: {after}")
+            self.expect(not any(after.values()), "nothing of the control plane left behind")
+
+    def inspect_control_plane(self, name, outputs, image, console_env=None, config_check=None, tasks=True):
+        """Its tables and (unless `tasks` is false) its tasks' CLICKSTREAM_* variables and
+        configuration file."""
+        ddb, ecs = self.client("dynamodb"), self.client("ecs")
+        for output, suffix in (("ControlTableName", "control"), ("MetadataTableName", "metadata")):
+            self.expect(outputs.get(output) == f"{name}-{suffix}", f"{output} {name}-{suffix}")
+            table = ddb.describe_table(TableName=outputs[output])["Table"]
+            keys = sorted((key["AttributeName"], key["KeyType"]) for key in table["KeySchema"])
+            self.expect(keys == [("pk", "HASH"), ("sk", "RANGE")] and table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST", f"{outputs[output]}: pk/sk, on demand")
+        for role in ("console", "worker") if tasks else ():
+            container = ecs.describe_task_definition(taskDefinition=f"{name}-{role}")["taskDefinition"]["containerDefinitions"][0]
+            env = {variable["name"]: variable.get("value") for variable in container.get("environment") or [] if variable}
+            config = tomllib.loads(env["CLICKSTREAM_CONFIG_TOML"])
+            stack_parameters = config["control"]["stack_parameters"]
+            processing, ingestion = stack_parameters["processing"], stack_parameters["ingestion"]
+            self.expect(processing["WorkerImage"] == image and ingestion["IngestImage"] == image, f"{role}: the pipeline stacks get the image {image}")
+            self.expect(processing["VpcId"] == outputs["VpcId"] and processing["SubnetIds"] == outputs["SubnetIds"], f"{role}: the pipelines' workers run in the control plane's network")
+            if config_check:
+                config_check(config)
+            expected = {
+                "CLICKSTREAM_CONFIG": "/tmp/clickstream.toml",
+                "CLICKSTREAM_CONTROL__STORE": "dynamodb",
+                "CLICKSTREAM_CONTROL__DYNAMODB_TABLE": outputs["ControlTableName"],
+                "CLICKSTREAM_CONTROL__PROVISIONER": "cloudformation",
+                "CLICKSTREAM_CONTROL__TEMPLATES_DIR": "/usr/share/clickstream/cloudformation",
+                "CLICKSTREAM_METADATA__STORE": "dynamodb",
+                "CLICKSTREAM_METADATA__DYNAMODB_TABLE": outputs["MetadataTableName"],
+                "CLICKSTREAM_TEMPORAL__ADDRESS": outputs["TemporalAddress"],
+                "CLICKSTREAM_TEMPORAL__TASK_QUEUE": "clickstream-control",
+                **((console_env or {}) if role == "console" else {}),
+            }
+            wrong = {key: env.get(key) for key, value in expected.items() if env.get(key) != value}
+            self.expect(container["image"] == image and not wrong, f"{role} task: image and settings ({wrong or 'all as expected'})")
+
+    def control_plane_leftovers(self, stack_id):
+        """The control plane's tables, log group and roles. (moto never deletes the
+        AWS::IAM::ManagedPolicy resources of a stack: not checked.)"""
+        ddb, logs, iam = self.client("dynamodb"), self.client("logs"), self.client("iam")
+        name = stack_id.split("/")[1]
+        return {
+            "tables": [table for table in ddb.list_tables()["TableNames"] if table in (f"{name}-control", f"{name}-metadata")],
+            "log_groups": [g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix=f"/clickstream-control-plane/{name}")["logGroups"]],
+            "roles": [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(name[:20])],
+        }
+
+    def control_plane_variants(self, project):
+        """Temporal Cloud with an external OIDC issuer in an existing VPC; Cognito over HTTPS;
+        no sign-in behind an internal load balancer, with a permissions boundary and extra
+        configuration."""
+        ec2, acm, iam = self.client("ec2"), self.client("acm"), self.client("iam")
+        region = self.cf.meta.region_name
+        vpc = ec2.create_vpc(CidrBlock="10.78.0.0/16")["Vpc"]["VpcId"]
+        subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.78.{i}.0/24", AvailabilityZone=f"{region}{az}")["Subnet"]["SubnetId"] for i, az in enumerate("ab")]
+        public = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.78.{i + 10}.0/24", AvailabilityZone=f"{region}{az}")["Subnet"]["SubnetId"] for i, az in enumerate("ab")]
+        certificate = acm.request_certificate(DomainName="console.example.com")["CertificateArn"]
+        boundary = iam.create_policy(PolicyName=f"boundary-{project}", PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}')["Policy"]["Arn"]
+        secret = f"arn:aws:secretsmanager:{region}:123456789012:secret:temporal-client"
+        extra = '[warehouse.redshift]\nworkgroup_name = "clickstream"\ndatabase = "dev"\n\n[control.stack_parameters.reporting]\nQuickSightPrincipalArn = "arn:aws:quicksight:us-east-1:123456789012:group/default/analysts"\n'
+
+        def cloud_oidc(outputs, name):
+            self.expect(outputs["TemporalAddress"] == "https://ns.acct.tmprl.cloud:7233" and "TemporalDatabaseEndpoint" not in outputs, "Temporal Cloud, no database")
+            self.expect(outputs["OidcIssuer"] == "https://login.example.com/realms/shop" and "UserPoolDomain" not in outputs, "the external issuer, no user pool")
+            self.expect(outputs["VpcId"] == vpc and outputs["SubnetIds"] == ",".join(subnets), "the given network")
+            container = self.client("ecs").describe_task_definition(taskDefinition=f"{name}-worker")["taskDefinition"]["containerDefinitions"][0]
+            secrets = sorted(s["name"] for s in container.get("secrets") or [] if s)
+            self.expect(secrets == ["TEMPORAL_TLS_CLIENT_CERT_DATA", "TEMPORAL_TLS_CLIENT_KEY_DATA"], f"the mTLS client certificate and key as secrets ({secrets})")
+
+        def cognito(outputs, name):
+            self.expect(outputs["ConsoleUrl"] == "https://console.example.com", "ConsoleUrl https://console.example.com")
+            self.expect(outputs["UserPoolDomain"] == f"https://clickstream-check.auth.{region}.amazoncognito.com", "UserPoolDomain")
+            elbv2 = self.client("elbv2")
+            arn = next(lb["LoadBalancerArn"] for lb in elbv2.describe_load_balancers()["LoadBalancers"] if lb["DNSName"] == outputs["LoadBalancerDnsName"])
+            ports = sorted(listener["Port"] for listener in elbv2.describe_listeners(LoadBalancerArn=arn)["Listeners"])
+            self.expect(ports == [80, 443], f"HTTP (redirect) and HTTPS listeners ({ports})")
+
+        def internal(outputs, name):
+            self.expect("OidcIssuer" not in outputs and "UserPoolId" not in outputs, "no issuer")
+            self.expect(outputs["TemporalUiUrl"] == "https://temporal.example.com", "TemporalUiUrl as given")
+
+        def internal_config(config):
+            self.expect(config["warehouse"]["redshift"]["workgroup_name"] == "clickstream", "ExtraConfigToml reaches the configuration file")
+            self.expect(config["control"]["stack_parameters"]["processing"]["PermissionsBoundaryArn"] == boundary, "the pipeline stacks get the permissions boundary")
+            self.expect("QuickSightPrincipalArn" in config["control"]["stack_parameters"]["reporting"], "stack parameters of other templates from ExtraConfigToml")
+
+        cases = [
+            (
+                {"TemporalMode": "cloud", "TemporalAddress": "https://ns.acct.tmprl.cloud:7233", "TemporalNamespace": "ns.acct", "TemporalTlsCertSecretArn": f"{secret}-cert-AbCdEf", "TemporalTlsKeySecretArn": f"{secret}-key-AbCdEf",
+                 "AuthMode": "oidc", "OidcIssuerUrl": "https://login.example.com/realms/shop", "OidcClientId": "clickstream-console", "OidcRolesClaim": "realm_access.roles",
+                 "VpcId": vpc, "SubnetIds": ",".join(subnets), "LoadBalancerSubnetIds": ",".join(public), "AssignPublicIp": "DISABLED", "WorkerCount": "2"},
+                {"CLICKSTREAM_CONSOLE__OIDC__ENABLED": "true", "CLICKSTREAM_CONSOLE__OIDC__ISSUER": "https://login.example.com/realms/shop", "CLICKSTREAM_CONSOLE__OIDC__CLIENT_ID": "clickstream-console",
+                 "CLICKSTREAM_CONSOLE__OIDC__ROLES_CLAIM": "realm_access.roles", "CLICKSTREAM_TEMPORAL__NAMESPACE": "ns.acct", "CLICKSTREAM_CONSOLE__TEMPORAL_UI_URL": "https://cloud.temporal.io"},
+                cloud_oidc,
+                lambda config: self.expect(config["control"]["stack_parameters"]["ingestion"]["SubnetIds"] == ",".join(public), "the collectors get the load balancer subnets"),
+            ),
+            (
+                {"AuthMode": "cognito", "CertificateArn": certificate, "ConsoleDomainName": "console.example.com", "CognitoDomainPrefix": "clickstream-check", "TemporalNamespace": "clickstream"},
+                {"CLICKSTREAM_CONSOLE__OIDC__ENABLED": "true", "CLICKSTREAM_CONSOLE__OIDC__ROLES_CLAIM": "cognito:groups", "CLICKSTREAM_CONSOLE__OIDC__SCOPES": "openid email profile", "CLICKSTREAM_TEMPORAL__NAMESPACE": "clickstream"},
+                cognito,
+                None,
+            ),
+            (
+                {"AuthMode": "none", "LoadBalancerScheme": "internal", "StackPrefix": "acme", "PermissionsBoundaryArn": boundary, "ExtraConfigToml": extra, "TemporalUiUrl": "https://temporal.example.com"},
+                {"CLICKSTREAM_CONSOLE__OIDC__ENABLED": "false", "CLICKSTREAM_CONTROL__STACK_PREFIX": "acme", "CLICKSTREAM_CONSOLE__TEMPORAL_UI_URL": "https://temporal.example.com"},
+                internal,
+                internal_config,
+            ),
+        ]
+        for number, (parameters, console_env, check_outputs, check_config) in enumerate(cases, 1):
+            name = f"{self.control_plane_name(project)}-variant{number}"
+            stack_id, outputs = self.create(CONTROL_PLANE, name, parameters, {})
+            try:
+                self.inspect_control_plane(name, outputs, image="clickstream:latest", console_env=console_env, config_check=check_config)
+                check_outputs(outputs, name)
+            finally:
+                self.delete(stack_id, name)
+            after = self.control_plane_leftovers(stack_id)
+            self.expect(not any(after.values()), f"nothing of {name} left behind")
+
+    def control_plane_updates(self, project):
+        """A new image tag and more workers (an upgrade), then an update without changes."""
+        name = f"{self.control_plane_name(project)}-update"
+        stack_id, _ = self.create(CONTROL_PLANE, name, {}, {})
+        try:
+            outputs = self.update(stack_id, CONTROL_PLANE, {"ImageUri": "clickstream:v2", "WorkerCount": "2"}, "ImageUri=clickstream:v2 WorkerCount=2")
+            # moto 5.2.5 registers the new task definition revisions, but with empty
+            # containers (it passes the template's PascalCase keys to its camelCase API):
+            # only the revisions are checked (the variants check what the containers get).
+            self.inspect_control_plane(name, outputs, image="clickstream:v2", tasks=False)
+            ecs = self.client("ecs")
+            revisions = {role: ecs.describe_task_definition(taskDefinition=f"{name}-{role}")["taskDefinition"]["revision"] for role in ("console", "worker")}
+            self.expect(revisions == {"console": 2, "worker": 2}, f"new task definition revisions ({revisions})")
+            current = self.cf.describe_stacks(StackName=stack_id)["Stacks"][0]["Parameters"]
+            try:
+                self.cf.update_stack(StackName=stack_id, TemplateBody=template_body(CONTROL_PLANE), Parameters=[{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True} for p in current], Capabilities=CAPABILITIES)
+                raise CheckFailed("an update without changes was accepted")
+            except botocore.exceptions.ClientError as error:
+                code, message, http = error_of(error)
+                print(f"   update without changes: HTTP {http} {code}: {message}")
+                self.expect(code == "ValidationError" and message == "No updates are to be performed.", "ValidationError 'No updates are to be performed.'")
+        finally:
+            self.delete(stack_id, name)
+
+    def control_plane_failure_mode(self, project):
+        name = f"{self.control_plane_name(project)}-failing"
+        self.failing_creation(CONTROL_PLANE, name, {"PermissionsBoundaryArn": "not-an-arn"}, "InvalidParameterValue", self.control_plane_leftovers)
+
     def variants(self, project):
         ec2 = self.client("ec2")
         vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
@@ -304,42 +481,48 @@ class Checker:
         ]
         for template, extra, expected_code in cases:
             label = f"clickstream-{project.replace('_', '-')}-{template}-failing"
-            print(f"\n== failure mode: {template}.yaml with {extra}")
-            self.started = time.monotonic()
-            try:
-                stack_id = self.cf.create_stack(
-                    StackName=label,
-                    TemplateBody=template_body(template),
-                    Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in {**common, **extra}.items()],
-                    Capabilities=CAPABILITIES,
-                )["StackId"]
-            except botocore.exceptions.ClientError as error:
-                # moto 5.2.5 as it is: the failed resource's error comes back from CreateStack
-                # and the stack stays CREATE_IN_PROGRESS.
-                code, message, http = error_of(error)
-                print(f"   CreateStack refused: HTTP {http} {code}: {message}")
-                self.expect(code == expected_code, f"error code {expected_code}")
-                listed = [s for s in self.cf.list_stacks()["StackSummaries"] if s["StackName"] == label and s["StackStatus"] != "DELETE_COMPLETE"]
-                print(f"   ListStacks: {[(s['StackName'], s['StackStatus']) for s in listed]}")
-                self.expect(len(listed) == 1 and listed[0]["StackStatus"] == "CREATE_IN_PROGRESS", "the stack is listed, CREATE_IN_PROGRESS")
-                stack_id = listed[0]["StackId"]
-                status = self.cf.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]
-                print(f"   DescribeStacks: {status}")
-            else:
-                # moto with moto_cfn_fixes.apply_create_rollback(), or AWS: CreateStack accepted,
-                # then CREATE_FAILED on the resource and the stack rolled back.
-                stack, seen = self.wait(stack_id, "ROLLBACK_COMPLETE")
-                print(f"   CreateStack accepted; statuses: {seen}; reason: {stack.get('StackStatusReason')}")
-                failed = [e for e in self.cf.describe_stack_events(StackName=stack_id)["StackEvents"] if e["ResourceStatus"] == "CREATE_FAILED"]
-                for event in failed:
-                    print(f"   event {event['LogicalResourceId']} {event['ResourceType']} CREATE_FAILED: {event.get('ResourceStatusReason')}")
-                self.expect(any(expected_code in (e.get("ResourceStatusReason") or "") for e in failed), f"a CREATE_FAILED event naming {expected_code}")
-            before = self.leftovers(project, stack_id)
-            print(f"   created before the failure (or lazily by DescribeStacks): {before}")
-            self.delete(stack_id, label)
-            after = self.leftovers(project, stack_id)
-            print(f"   left after DeleteStack: {after}")
-            self.expect(not any(after.values()), "nothing of the project left behind")
+            self.failing_creation(template, label, {**common, **extra}, expected_code, lambda stack_id: self.leftovers(project, stack_id))
+
+    def failing_creation(self, template, label, parameters, expected_code, leftovers):
+        """CreateStack with a documented failing value: refused (moto as it is) or rolled back
+        (AWS, or moto with moto_cfn_fixes.apply_create_rollback()); DeleteStack then leaves
+        nothing that `leftovers(stack_id)` finds."""
+        print(f"\n== failure mode: {template}.yaml with {parameters}")
+        self.started = time.monotonic()
+        try:
+            stack_id = self.cf.create_stack(
+                StackName=label,
+                TemplateBody=template_body(template),
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+                Capabilities=CAPABILITIES,
+            )["StackId"]
+        except botocore.exceptions.ClientError as error:
+            # moto 5.2.5 as it is: the failed resource's error comes back from CreateStack
+            # and the stack stays CREATE_IN_PROGRESS.
+            code, message, http = error_of(error)
+            print(f"   CreateStack refused: HTTP {http} {code}: {message}")
+            self.expect(code == expected_code, f"error code {expected_code}")
+            listed = [s for s in self.cf.list_stacks()["StackSummaries"] if s["StackName"] == label and s["StackStatus"] != "DELETE_COMPLETE"]
+            print(f"   ListStacks: {[(s['StackName'], s['StackStatus']) for s in listed]}")
+            self.expect(len(listed) == 1 and listed[0]["StackStatus"] == "CREATE_IN_PROGRESS", "the stack is listed, CREATE_IN_PROGRESS")
+            stack_id = listed[0]["StackId"]
+            status = self.cf.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]
+            print(f"   DescribeStacks: {status}")
+        else:
+            # moto with moto_cfn_fixes.apply_create_rollback(), or AWS: CreateStack accepted,
+            # then CREATE_FAILED on the resource and the stack rolled back.
+            stack, seen = self.wait(stack_id, "ROLLBACK_COMPLETE")
+            print(f"   CreateStack accepted; statuses: {seen}; reason: {stack.get('StackStatusReason')}")
+            failed = [e for e in self.cf.describe_stack_events(StackName=stack_id)["StackEvents"] if e["ResourceStatus"] == "CREATE_FAILED"]
+            for event in failed:
+                print(f"   event {event['LogicalResourceId']} {event['ResourceType']} CREATE_FAILED: {event.get('ResourceStatusReason')}")
+            self.expect(any(expected_code in (e.get("ResourceStatusReason") or "") for e in failed), f"a CREATE_FAILED event naming {expected_code}")
+        before = leftovers(stack_id)
+        print(f"   created before the failure (or lazily by DescribeStacks): {before}")
+        self.delete(stack_id, label)
+        after = leftovers(stack_id)
+        print(f"   left after DeleteStack: {after}")
+        self.expect(not any(after.values()), "nothing of the stack left behind")
 
     def leftovers(self, project, stack_id):
         """The project's log groups and SSM parameters, and the stack's roles (named after the
@@ -373,12 +556,16 @@ def main():
 
     checker = Checker(arguments.endpoint, arguments.region, arguments.timeout)
     try:
+        checker.control_plane(arguments.project_id, arguments.keep)
         checker.pipeline(arguments.project_id, arguments.keep)
         if arguments.variants:
+            checker.control_plane_variants(arguments.project_id)
             checker.variants(arguments.project_id)
         if arguments.updates:
+            checker.control_plane_updates(arguments.project_id)
             checker.updates(arguments.project_id)
         if arguments.failure_modes:
+            checker.control_plane_failure_mode(arguments.project_id)
             checker.failure_modes(arguments.project_id)
     except CheckFailed as failure:
         print(f"\nFAILED: {failure}", file=sys.stderr)

@@ -108,7 +108,7 @@ impl CloudFormationProvisioner {
     /// The target of the reporting stack as deployed now (None: no QuickSight).
     async fn deployed_quicksight_target(&self, level: &PipelineLevelInput) -> Result<Option<QuickSightTarget>, ActivityFailure> {
         let Some(stack) = self.describe(&self.stack_name(&level.project_id, "reporting")).await? else { return Ok(None) };
-        let parameters = self.parameters("reporting", level, &self.outputs_of_processing(&level.project_id).await?);
+        let parameters = self.parameters("reporting", level, &self.outputs_of_processing(&level.project_id).await?, &[]);
         Ok(Self::quicksight_target(&parameters, &stack.outputs))
     }
 
@@ -146,7 +146,7 @@ impl CloudFormationProvisioner {
 
     /// The parameters of one template from the spec, the configuration and what earlier
     /// stacks of the pipeline output; `control.stack_parameters.<template>` adds or overrides.
-    fn parameters(&self, template: &str, level: &PipelineLevelInput, earlier_outputs: &HashMap<String, String>) -> Vec<Parameter> {
+    fn parameters(&self, template: &str, level: &PipelineLevelInput, earlier_outputs: &HashMap<String, String>, app_ids: &[String]) -> Vec<Parameter> {
         let spec = &level.spec;
         let config = &self.config;
         let mut values: Vec<(&str, String)> = vec![("PipelineId", level.pipeline_id.clone()), ("ProjectId", level.project_id.clone())];
@@ -158,6 +158,8 @@ impl CloudFormationProvisioner {
         };
         match template {
             "processing" => {
+                // The stack's configuration lists the apps (a project needs at least one).
+                values.push(("AppIds", app_ids.join(",")));
                 let schedule = &spec.processing.schedule;
                 values.push(("EtlIntervalSeconds", schedule.interval_seconds.unwrap_or(3600).to_string()));
                 values.push(("EtlBufferSeconds", spec.processing.buffer_seconds.to_string()));
@@ -172,6 +174,7 @@ impl CloudFormationProvisioner {
                     SinkKind::Kinesis => "kinesis",
                 };
                 values.push(("SinkType", sink.into()));
+                values.push(("AppIds", app_ids.join(",")));
                 values.push(("KinesisShardCount", spec.ingestion.kinesis.shard_count.to_string()));
                 values.push(("KafkaTopic", spec.ingestion.kafka.topic.clone()));
                 values.push(("DataBucketName", data_bucket));
@@ -290,10 +293,12 @@ impl CloudFormationProvisioner {
 impl Provisioner for CloudFormationProvisioner {
     async fn deploy(&self, level: &PipelineLevelInput) -> Result<PipelineLevelOutcome, ActivityFailure> {
         let mut outputs = self.outputs_of_processing(&level.project_id).await?;
+        let apps = self.published_apps(&level.project_id).await?;
+        let app_ids: Vec<String> = apps.iter().map(|app| app.app_id.clone()).collect();
         let mut stacks = Vec::new();
         for template in Self::templates(level.level) {
             let name = self.stack_name(&level.project_id, template);
-            let parameters = self.parameters(template, level, &outputs);
+            let parameters = self.parameters(template, level, &outputs, &app_ids);
             let deployed = self.deploy_stack(&name, template, parameters.clone()).await?;
             tracing::info!(stack = %name, status = deployed.status.as_str(), "stack deployed");
             stacks.push(StackStatus { name, state: deployed.status.as_str().into(), reason: deployed.reason });
@@ -301,7 +306,7 @@ impl Provisioner for CloudFormationProvisioner {
             if *template == "reporting"
                 && let Some(target) = Self::quicksight_target(&parameters, &outputs)
             {
-                let published = self.quicksight.publish(&target, &self.published_apps(&level.project_id).await?).await?;
+                let published = self.quicksight.publish(&target, &apps).await?;
                 tracing::info!(data_source = %published.data_source, dashboards = ?published.dashboards, "QuickSight assets published");
                 let reason = format!("data source {}, dashboards {}", published.data_source, published.dashboards.join(", "));
                 stacks.push(StackStatus { name: format!("quicksight:{}", target.asset_id_prefix), state: "PUBLISHED".into(), reason });
