@@ -980,4 +980,15 @@ mod tests {
             Ok(())
         });
     }
+
+    /// A list in one variable, as the ingestion stack sets the allowed origins.
+    #[test]
+    fn a_list_comes_from_one_environment_variable() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CLICKSTREAM_INGEST__CORS_ALLOWED_ORIGINS", r#"["https://shop.example.com", "https://*.example.com"]"#);
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.ingest.cors_allowed_origins, ["https://shop.example.com", "https://*.example.com"]);
+            Ok(())
+        });
+    }
 }

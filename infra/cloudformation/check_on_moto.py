@@ -392,7 +392,7 @@ class Checker:
         cases = [
             ("ingestion", {"SinkType": "kinesis", "KinesisShardCount": "2", "DataBucketName": "clickstream-check-data", "AppIds": "web_app,ios_app"}, ["KinesisStreamName"]),
             ("ingestion", {"SinkType": "kafka", "KafkaTopic": "events", "KafkaBrokers": "b-1.msk:9092,b-2.msk:9092", "DataBucketName": "clickstream-check-data", "EnableAutoScaling": "false"}, []),
-            ("ingestion", {"VpcId": vpc, "SubnetIds": ",".join(subnets), "IngestDomainName": "collect.example.com", "DesiredCount": "2"}, []),
+            ("ingestion", {"VpcId": vpc, "SubnetIds": ",".join(subnets), "IngestDomainName": "collect.example.com", "DesiredCount": "2", "CorsAllowedOrigins": "https://shop.example.com,https://*.example.com"}, []),
             ("processing", {"DataBucketName": f"clickstream-{project.replace('_', '-')}-data", "AppIds": "web_app", "TemporalAddress": "https://ns.tmprl.cloud:7233"}, []),
             ("processing", {"VpcId": vpc, "SubnetIds": ",".join(subnets), "WorkerCount": "2"}, []),
             ("modeling", {"Engine": "redshift", "RedshiftWorkgroupName": "clickstream", "DataBucketName": "clickstream-check-data", "EnableAthena": "true"}, ["RedshiftCopyRoleArn", "GlueDatabaseName"]),
