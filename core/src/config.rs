@@ -110,6 +110,16 @@ pub struct ControlConfig {
     /// Parameters added to (or overriding) what the provisioner passes to one template, by
     /// template name, e.g. `[control.stack_parameters.ingestion] VpcId = "vpc-…"`.
     pub stack_parameters: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    /// Publish the task queues' backlog to CloudWatch (`Clickstream/TaskQueueBacklog`) once a
+    /// minute from the process that runs the ETL worker: the pipelines' worker autoscaling
+    /// tracks it. On AWS deployments (the control-plane stack turns it on).
+    pub backlog_metric: bool,
+    /// The task queues whose backlog is published; empty: this process's ETL and warehouse
+    /// queues. The control plane names the pipelines' queue (`clickstream-etl`).
+    pub backlog_task_queues: Vec<String>,
+    /// CloudWatch endpoint override (moto); empty for AWS. The region is
+    /// `cloudformation_region`.
+    pub cloudwatch_endpoint: String,
 }
 
 impl Default for ControlConfig {
@@ -127,6 +137,9 @@ impl Default for ControlConfig {
             templates_dir: "infra/cloudformation".into(),
             stack_prefix: "clickstream".into(),
             stack_parameters: Default::default(),
+            backlog_metric: false,
+            backlog_task_queues: Vec::new(),
+            cloudwatch_endpoint: String::new(),
         }
     }
 }

@@ -157,6 +157,10 @@ async fn run_temporal_workers(
     let mut workers = Vec::new();
     if let Some(engine) = etl {
         clickstream_worker::ensure_schedules(&client, config).await?;
+        if config.control.backlog_metric {
+            let publisher = clickstream_worker::backlog_publisher(config, &client).await;
+            tokio::spawn(publisher.run(shutdown.clone()));
+        }
         let uses_redshift = config.projects.iter().any(|project| project.warehouse == clickstream_core::config::WarehouseKind::Redshift);
         let redshift_activities = if uses_redshift { Some(clickstream_worker::warehouse_activities(config, storage, None).await) } else { None };
         let lifecycle = clickstream_worker::lifecycle_activities(config, storage, &client, users.control.clone()).await;

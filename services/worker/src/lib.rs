@@ -11,6 +11,7 @@
 //! `Worker::run` is not `Send`: callers drive workers inside a `tokio::task::LocalSet`.
 
 pub mod backfill;
+pub mod backlog;
 pub mod lifecycle;
 
 use std::{sync::Arc, time::Duration};
@@ -291,6 +292,17 @@ pub fn warehouse_worker(runtime: &Runtime, client: Client, config: &Config, acti
     let task_queue = config.temporal.warehouse_task_queue.clone();
     let options = WorkerOptions::new(task_queue.clone()).register_activities(activities).build();
     Worker::new(runtime, client, options).map_err(|error| WorkerError::CreateWorker { task_queue, reason: error.to_string() })
+}
+
+/// The publisher of the task queues' backlog to CloudWatch (`control.backlog_metric`):
+/// `control.backlog_task_queues`, else this process's ETL and warehouse queues.
+pub async fn backlog_publisher(config: &Config, temporal: &Client) -> backlog::BacklogPublisher {
+    let sdk = clickstream_control::dynamodb::sdk_config(&config.control.cloudformation_region, &config.control.cloudwatch_endpoint).await;
+    let task_queues = match config.control.backlog_task_queues.is_empty() {
+        true => vec![config.temporal.task_queue.clone(), config.temporal.warehouse_task_queue.clone()],
+        false => config.control.backlog_task_queues.clone(),
+    };
+    backlog::BacklogPublisher { temporal: temporal.clone(), namespace: config.temporal.namespace.clone(), cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk), task_queues }
 }
 
 /// The lifecycle activities of this process: the configured provisioner over the control
