@@ -5,7 +5,12 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use aws_sdk_redshiftdata::{Client, error::DisplayErrorContext, operation::describe_statement::DescribeStatementOutput, types::StatusString};
+use aws_sdk_redshiftdata::{
+    Client,
+    error::DisplayErrorContext,
+    operation::{describe_statement::DescribeStatementOutput, get_statement_result::GetStatementResultOutput},
+    types::StatusString,
+};
 use clickstream_core::{config::RedshiftConfig, storage::Storage};
 use clickstream_workflows::types::{ExpiredRows, LoadBatch, LoadOutcome, LoadSummary, SubmittedLoad};
 
@@ -159,10 +164,8 @@ impl RedshiftWarehouse {
         Ok(ReportAnswer { statement_id, table })
     }
 
-    /// A finished statement's result set (all pages) as a table: column labels, JSON values.
-    async fn result_table(&self, statement_id: &str) -> Result<clickstream_reporting::ResultTable, ActivityFailure> {
-        use aws_sdk_redshiftdata::types::Field;
-        let mut table = clickstream_reporting::ResultTable::default();
+    /// Reads every page of a finished statement's result set, handing each to `take_page`.
+    async fn for_each_result_page(&self, statement_id: &str, mut take_page: impl FnMut(&GetStatementResultOutput)) -> Result<(), ActivityFailure> {
         let mut next_token = None;
         loop {
             let page = self
@@ -173,6 +176,19 @@ impl RedshiftWarehouse {
                 .send()
                 .await
                 .map_err(|error| data_api_error("GetStatementResult")(DisplayErrorContext(error).to_string()))?;
+            take_page(&page);
+            next_token = page.next_token().map(str::to_string);
+            if next_token.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// A finished statement's result set (all pages) as a table: column labels, JSON values.
+    async fn result_table(&self, statement_id: &str) -> Result<clickstream_reporting::ResultTable, ActivityFailure> {
+        use aws_sdk_redshiftdata::types::Field;
+        let mut table = clickstream_reporting::ResultTable::default();
+        self.for_each_result_page(statement_id, |page| {
             if table.columns.is_empty() {
                 table.columns = page.column_metadata().iter().map(|column| column.label().or(column.name()).unwrap_or_default().to_string()).collect();
             }
@@ -189,34 +205,16 @@ impl RedshiftWarehouse {
                     .collect();
                 table.rows.push(row);
             }
-            next_token = page.next_token().map(str::to_string);
-            if next_token.is_none() {
-                return Ok(table);
-            }
-        }
+        })
+        .await?;
+        Ok(table)
     }
 
     /// The rows of one sub-statement's result set (all pages), as text and numbers.
     async fn result_rows(&self, sub_statement_id: &str) -> Result<Vec<Vec<ResultValue>>, ActivityFailure> {
         let mut rows = Vec::new();
-        let mut next_token = None;
-        loop {
-            let page = self
-                .client
-                .get_statement_result()
-                .id(sub_statement_id)
-                .set_next_token(next_token)
-                .send()
-                .await
-                .map_err(|error| data_api_error("GetStatementResult")(DisplayErrorContext(error).to_string()))?;
-            for record in page.records() {
-                rows.push(record.iter().map(ResultValue::of_field).collect());
-            }
-            next_token = page.next_token().map(str::to_string);
-            if next_token.is_none() {
-                return Ok(rows);
-            }
-        }
+        self.for_each_result_page(sub_statement_id, |page| rows.extend(page.records().iter().map(|record| record.iter().map(ResultValue::of_field).collect()))).await?;
+        Ok(rows)
     }
 
     /// Writes one COPY manifest per app and table of the batch, next to the batch's manifest

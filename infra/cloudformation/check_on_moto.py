@@ -105,19 +105,23 @@ class Checker:
             raise CheckFailed(f"{stack['StackName']}: {status} ({stack.get('StackStatusReason', '')}), expected {final}")
         return stack, seen
 
+    def start_creation(self, template, stack_name, parameters, tags=None):
+        """CreateStack (the clock of `wait` starts here); its stack id. Raises ClientError."""
+        self.started = time.monotonic()
+        return self.cf.create_stack(
+            StackName=stack_name,
+            TemplateBody=template_body(template),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            Capabilities=CAPABILITIES,
+            Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+        )["StackId"]
+
     def create(self, template, stack_name, parameters, tags):
         print(f"\n== create {stack_name} from {template}.yaml")
         for key, value in parameters.items():
             print(f"   {key} = {value!r}")
-        self.started = time.monotonic()
         try:
-            stack_id = self.cf.create_stack(
-                StackName=stack_name,
-                TemplateBody=template_body(template),
-                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-                Capabilities=CAPABILITIES,
-                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
-            )["StackId"]
+            stack_id = self.start_creation(template, stack_name, parameters, tags)
         except botocore.exceptions.ClientError as error:
             code, message, http = error_of(error)
             raise CheckFailed(f"CreateStack {stack_name}: {code} ({http}): {message}")
@@ -488,14 +492,8 @@ class Checker:
         (AWS, or moto with moto_cfn_fixes.apply_create_rollback()); DeleteStack then leaves
         nothing that `leftovers(stack_id)` finds."""
         print(f"\n== failure mode: {template}.yaml with {parameters}")
-        self.started = time.monotonic()
         try:
-            stack_id = self.cf.create_stack(
-                StackName=label,
-                TemplateBody=template_body(template),
-                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-                Capabilities=CAPABILITIES,
-            )["StackId"]
+            stack_id = self.start_creation(template, label, parameters)
         except botocore.exceptions.ClientError as error:
             # moto 5.2.5 as it is: the failed resource's error comes back from CreateStack
             # and the stack stays CREATE_IN_PROGRESS.

@@ -146,6 +146,15 @@ fn has_code<E: ProvideErrorMetadata>(error: &SdkError<E>, code: &str) -> bool {
     error.as_service_error().and_then(|service| service.code()) == Some(code)
 }
 
+/// A delete's answer: done, or the asset was not there (done too).
+fn deleted_or_missing<T, E: ProvideErrorMetadata + std::error::Error + 'static>(action: &str, answer: Result<T, SdkError<E>>) -> Result<(), ActivityFailure> {
+    match answer {
+        Ok(_) => Ok(()),
+        Err(error) if has_code(&error, "ResourceNotFoundException") => Ok(()),
+        Err(error) => Err(api_failure(action, error)),
+    }
+}
+
 /// Whether a create failed because the id is taken (then the asset is updated instead).
 fn already_exists<E: ProvideErrorMetadata>(error: &SdkError<E>) -> bool {
     has_code(error, "ResourceExistsException")
@@ -181,38 +190,18 @@ impl QuickSightPublisher {
     /// are fine.
     pub async fn remove(&self, target: &QuickSightTarget, apps: &[PublishedApp]) -> Result<(), ActivityFailure> {
         let account = target.account_id()?;
-        let gone = |error: &dyn ProvideErrorMetadata| error.code() == Some("ResourceNotFoundException");
         for app in apps {
             let asset_id = target.app_asset_id(&app.app_id);
-            if let Err(error) = self.client.delete_dashboard().aws_account_id(account).dashboard_id(&asset_id).send().boxed().await
-                && !error.as_service_error().is_some_and(|service| gone(service))
-            {
-                return Err(api_failure("DeleteDashboard", error));
-            }
-            if let Err(error) = self.client.delete_analysis().aws_account_id(account).analysis_id(&asset_id).force_delete_without_recovery(true).send().boxed().await
-                && !error.as_service_error().is_some_and(|service| gone(service))
-            {
-                return Err(api_failure("DeleteAnalysis", error));
-            }
-            if let Err(error) = self.client.delete_template().aws_account_id(account).template_id(&asset_id).send().boxed().await
-                && !error.as_service_error().is_some_and(|service| gone(service))
-            {
-                return Err(api_failure("DeleteTemplate", error));
-            }
+            deleted_or_missing("DeleteDashboard", self.client.delete_dashboard().aws_account_id(account).dashboard_id(&asset_id).send().boxed().await)?;
+            let analysis = self.client.delete_analysis().aws_account_id(account).analysis_id(&asset_id).force_delete_without_recovery(true);
+            deleted_or_missing("DeleteAnalysis", analysis.send().boxed().await)?;
+            deleted_or_missing("DeleteTemplate", self.client.delete_template().aws_account_id(account).template_id(&asset_id).send().boxed().await)?;
             for name in ["sessions", "events"] {
-                if let Err(error) = self.client.delete_data_set().aws_account_id(account).data_set_id(target.data_set_id(&app.app_id, name)).send().boxed().await
-                    && !error.as_service_error().is_some_and(|service| gone(service))
-                {
-                    return Err(api_failure("DeleteDataSet", error));
-                }
+                let data_set = self.client.delete_data_set().aws_account_id(account).data_set_id(target.data_set_id(&app.app_id, name));
+                deleted_or_missing("DeleteDataSet", data_set.send().boxed().await)?;
             }
         }
-        if let Err(error) = self.client.delete_data_source().aws_account_id(account).data_source_id(target.data_source_id()).send().boxed().await
-            && !error.as_service_error().is_some_and(|service| gone(service))
-        {
-            return Err(api_failure("DeleteDataSource", error));
-        }
-        Ok(())
+        deleted_or_missing("DeleteDataSource", self.client.delete_data_source().aws_account_id(account).data_source_id(target.data_source_id()).send().boxed().await)
     }
 
     async fn put_data_source(&self, account: &str, target: &QuickSightTarget) -> Result<String, ActivityFailure> {
