@@ -479,6 +479,13 @@ async fn pipeline_lifecycle_rolls_back_a_failed_step_then_retries_and_deletes() 
     assert!(active.level(PipelineLevel::IngestionProcessing).stacks.iter().all(|stack| stack.state == "CREATE_COMPLETE"), "{active:?}");
     assert!(stack_exists("clickstream-shop-processing").await && stack_exists("clickstream-shop-ingestion").await);
     assert!(stack_exists("clickstream-shop-modeling").await && stack_exists("clickstream-shop-reporting").await);
+    // The level-1 stacks get the project's apps (their processes refuse a project without).
+    for name in ["clickstream-shop-processing", "clickstream-shop-ingestion"] {
+        let described = cloudformation.describe_stacks().stack_name(name).send().await.unwrap();
+        let app_ids = described.stacks()[0].parameters().iter().find(|parameter| parameter.parameter_key() == Some("AppIds")).and_then(|parameter| parameter.parameter_value());
+        // AWS answers a list parameter as given; moto 5.2.5 as a Python list.
+        assert!(matches!(app_ids, Some("shop_web" | "['shop_web']")), "{name}: {app_ids:?}");
+    }
     let published = active.level(PipelineLevel::Reporting).stacks.iter().find(|stack| stack.name == "quicksight:clickstream_shop").cloned();
     assert!(published.as_ref().is_some_and(|assets| assets.state == "PUBLISHED" && assets.reason.contains("clickstream_shop_shop_web")), "{active:?}");
     let quicksight = aws_sdk_quicksight::Client::new(&clickstream_control::dynamodb::sdk_config("us-east-1", &moto.endpoint()).await);
