@@ -129,6 +129,15 @@ ensure_console_web() {
     export CLICKSTREAM_CONSOLE__WEB_DIR="$web/dist"
 }
 
+# The Rust target custom ETL plugins are built for (docs/plugins.md); the plugin tests build
+# the example plugins with it.
+ensure_plugin_target() {
+    if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+        log "adding the wasm32-wasip2 target (for the plugin tests)"
+        rustup target add wasm32-wasip2 >/dev/null
+    fi
+}
+
 ensure_everything() {
     ensure_system_packages
     ensure_python_tools

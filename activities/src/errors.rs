@@ -43,6 +43,10 @@ pub enum ActivityFailure {
     /// The ETL engine failed; it says itself whether a retry can help.
     #[error("ETL failed: {0}")]
     Etl(#[from] clickstream_etl::runner::RunError),
+    /// The ETL engine could not set a project's job up (a plugin's module); it says itself
+    /// whether a retry can help.
+    #[error("ETL setup failed: {0}")]
+    EtlSetup(#[from] clickstream_etl::engine::EngineError),
 }
 
 impl ActivityFailure {
@@ -54,6 +58,7 @@ impl ActivityFailure {
             | ActivityFailure::ProvisionerUnavailable(_)
             | ActivityFailure::ControlStore(_) => true,
             ActivityFailure::Etl(error) => error.is_retryable(),
+            ActivityFailure::EtlSetup(error) => error.is_retryable(),
             ActivityFailure::CorruptDocument { .. } | ActivityFailure::InvalidInput(_) | ActivityFailure::ProvisionFailed(_) => false,
         }
     }

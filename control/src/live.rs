@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use clickstream_core::{
     Config,
     config::ProjectConfig,
-    control_model::{App, Pipeline, PipelinePhase, project_config_of_spec},
+    control_model::{App, Pipeline, PipelinePhase, Plugin, project_config_of_spec},
 };
 
 use crate::store::{ControlStore, StoreError, StoredPipelineStatus};
@@ -16,6 +16,7 @@ pub async fn projects_of_store(store: &ControlStore) -> Result<Vec<ProjectConfig
     let pipelines = store.list::<Pipeline>().await?;
     let apps = store.list::<App>().await?;
     let statuses = store.list::<StoredPipelineStatus>().await?;
+    let plugins = store.list::<Plugin>().await?;
     let mut projects = Vec::new();
     for pipeline in pipelines {
         let phase = statuses.iter().find(|status| status.pipeline_id == pipeline.id).map(|status| status.status.phase);
@@ -23,7 +24,7 @@ pub async fn projects_of_store(store: &ControlStore) -> Result<Vec<ProjectConfig
             continue;
         }
         let app_ids = apps.iter().filter(|app| app.project_id == pipeline.project_id).map(|app| app.id.clone()).collect();
-        projects.push(project_config_of_spec(&pipeline.project_id, &pipeline.spec, app_ids));
+        projects.push(project_config_of_spec(&pipeline.project_id, &pipeline.spec, app_ids, &plugins));
     }
     Ok(projects)
 }

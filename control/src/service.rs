@@ -136,7 +136,13 @@ pub struct NewPlugin {
     pub description: String,
     #[serde(default)]
     pub kind: PluginKind,
+    /// Empty until the module is uploaded (`PUT /api/v1/plugins/{id}/module`), or a
+    /// `file:///…` path on the workers.
+    #[serde(default)]
     pub module_uri: String,
+    /// Text handed to the plugin with every batch (its settings).
+    #[serde(default)]
+    pub config: String,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -146,7 +152,11 @@ pub struct PluginChanges {
     pub description: String,
     #[serde(default)]
     pub kind: PluginKind,
-    pub module_uri: String,
+    /// A new `file:///…` location; absent keeps the current module (uploads change it).
+    #[serde(default)]
+    pub module_uri: Option<String>,
+    #[serde(default)]
+    pub config: String,
     pub version: u64,
 }
 
@@ -167,6 +177,8 @@ pub fn built_in_plugins() -> Vec<Plugin> {
             description: describe(name).into(),
             kind: PluginKind::Enrichment,
             module_uri: String::new(),
+            module_sha256: String::new(),
+            config: String::new(),
             built_in: true,
             stamp: Stamp::default(),
         })
@@ -291,7 +303,7 @@ impl ControlPlane {
     }
 
     async fn check_spec(&self, spec: &PipelineSpec) -> Result<(), ControlError> {
-        let known_plugins: Vec<String> = self.store.list::<Plugin>().await?.into_iter().map(|plugin| plugin.id).collect();
+        let known_plugins = self.store.list::<Plugin>().await?;
         let mut errors = FieldErrors::new();
         validation::check_pipeline_spec(spec, &self.config, &known_plugins, &mut errors);
         invalid_unless_empty(errors)
@@ -375,7 +387,17 @@ impl ControlPlane {
         validation::check_module_uri(&new.module_uri, &mut errors);
         invalid_unless_empty(errors)?;
         Self::refuse_built_in(&new.id)?;
-        let plugin = Plugin { id: new.id, name: new.name, description: new.description, kind: new.kind, module_uri: new.module_uri, built_in: false, stamp: Stamp::default() };
+        let plugin = Plugin {
+            id: new.id,
+            name: new.name,
+            description: new.description,
+            kind: new.kind,
+            module_uri: new.module_uri,
+            module_sha256: String::new(),
+            config: new.config,
+            built_in: false,
+            stamp: Stamp::default(),
+        };
         Ok(self.store.create(plugin).await?)
     }
 
@@ -383,15 +405,33 @@ impl ControlPlane {
         Self::refuse_built_in(plugin_id)?;
         let mut errors = FieldErrors::new();
         validation::check_name_and_description(&changes.name, &changes.description, &mut errors);
-        validation::check_module_uri(&changes.module_uri, &mut errors);
+        if let Some(module_uri) = &changes.module_uri {
+            validation::check_module_uri(module_uri, &mut errors);
+        }
         invalid_unless_empty(errors)?;
         let mut plugin = self.plugin(plugin_id).await?;
         plugin.name = changes.name;
         plugin.description = changes.description;
         plugin.kind = changes.kind;
-        plugin.module_uri = changes.module_uri;
+        plugin.config = changes.config;
+        if let Some(module_uri) = changes.module_uri {
+            plugin.module_uri = module_uri;
+            plugin.module_sha256 = String::new();
+        }
         plugin.stamp.version = changes.version;
         Ok(self.store.update(plugin).await?)
+    }
+
+    /// Records an uploaded module (the caller checked and stored it at `module_uri`). The
+    /// pipelines using the plugin run the new module from their next ETL run on.
+    pub async fn set_plugin_module(&self, plugin_id: &str, module_uri: String, module_sha256: String) -> Result<Plugin, ControlError> {
+        Self::refuse_built_in(plugin_id)?;
+        let mut plugin = self.plugin(plugin_id).await?;
+        plugin.module_uri = module_uri;
+        plugin.module_sha256 = module_sha256;
+        let plugin = self.store.update(plugin).await?;
+        crate::live::refresh_live_projects_after("plugin module uploaded", &self.config, &self.store).await;
+        Ok(plugin)
     }
 
     /// Deletes a custom plugin; refused while a pipeline uses it.

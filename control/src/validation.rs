@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use clickstream_core::{
     Config,
     config::{APP_ID_PATTERN, KNOWN_ENRICHERS, PROJECT_ID_PATTERN, SinkKind, WarehouseKind, validate_cron},
-    control_model::PipelineSpec,
+    control_model::{PipelineSpec, Plugin, PluginKind},
 };
 
 /// Invalid fields by their JSON path, e.g. `spec.processing.schedule.interval_seconds`.
@@ -62,14 +62,16 @@ pub fn check_timezone(timezone: &str, errors: &mut FieldErrors) {
 
 /// Where a plugin's module may be: an object store URL or a local file.
 pub fn check_module_uri(uri: &str, errors: &mut FieldErrors) {
-    let known = ["s3://", "file://", "https://"].iter().any(|scheme| uri.starts_with(scheme) && uri.len() > scheme.len());
-    if !known {
-        errors.insert("module_uri".into(), "must be an s3://, file:// or https:// URL of the plugin's module".into());
+    // Empty until a module is uploaded (the upload sets the object-store key itself); a
+    // file:// path is for deployments that ship their plugins on the worker's disk.
+    let acceptable = uri.is_empty() || uri.strip_prefix("file://").is_some_and(|path| path.starts_with('/') && path.len() > 1);
+    if !acceptable {
+        errors.insert("module_uri".into(), "upload the module (PUT /api/v1/plugins/{id}/module), or give a file:///absolute/path.wasm on the workers".into());
     }
 }
 
-/// Checks a pipeline spec; `known_plugins` are the ids of the stored custom plugins.
-pub fn check_pipeline_spec(spec: &PipelineSpec, config: &Config, known_plugins: &[String], errors: &mut FieldErrors) {
+/// Checks a pipeline spec; `known_plugins` are the stored custom plugins.
+pub fn check_pipeline_spec(spec: &PipelineSpec, config: &Config, known_plugins: &[Plugin], errors: &mut FieldErrors) {
     let mut error = |field: &str, reason: String| {
         errors.insert(format!("spec.{field}"), reason);
     };
@@ -127,9 +129,17 @@ pub fn check_pipeline_spec(spec: &PipelineSpec, config: &Config, known_plugins: 
             error("processing.enrichers", format!("enricher `{name}` is listed twice"));
         }
     }
-    for plugin in &processing.plugins {
-        if !known_plugins.contains(plugin) {
-            error("processing.plugins", format!("no plugin `{plugin}`; create it first"));
+    for (index, plugin_id) in processing.plugins.iter().enumerate() {
+        let Some(plugin) = known_plugins.iter().find(|plugin| plugin.id == *plugin_id) else {
+            error("processing.plugins", format!("no plugin `{plugin_id}`; create it first"));
+            continue;
+        };
+        if plugin.kind != PluginKind::Enrichment {
+            error("processing.plugins", format!("plugin `{plugin_id}` is a transformer; the enrichment chain takes enrichment plugins"));
+        } else if plugin.module_uri.is_empty() {
+            error("processing.plugins", format!("plugin `{plugin_id}` has no module yet; upload it first"));
+        } else if processing.plugins[..index].contains(plugin_id) {
+            error("processing.plugins", format!("plugin `{plugin_id}` is listed twice"));
         }
     }
     if spec.modeling.engine == WarehouseKind::Redshift
@@ -153,8 +163,38 @@ mod tests {
         let mut spec = PipelineSpec::default();
         change(&mut spec);
         let mut errors = FieldErrors::new();
-        check_pipeline_spec(&spec, &Config::default(), &["known".to_string()], &mut errors);
+        check_pipeline_spec(&spec, &Config::default(), &stored_plugins(), &mut errors);
         errors
+    }
+
+    /// An uploaded enricher, one with no module yet, and a transformer.
+    fn stored_plugins() -> Vec<Plugin> {
+        let plugin = |id: &str, kind: PluginKind, module_uri: &str| Plugin {
+            id: id.into(),
+            name: id.into(),
+            description: String::new(),
+            kind,
+            module_uri: module_uri.into(),
+            module_sha256: String::new(),
+            config: String::new(),
+            built_in: false,
+            stamp: Default::default(),
+        };
+        vec![plugin("known", PluginKind::Enrichment, "_plugins/known/ab.wasm"), plugin("empty", PluginKind::Enrichment, ""), plugin("reader", PluginKind::Transformer, "_plugins/reader/cd.wasm")]
+    }
+
+    #[test]
+    fn the_chain_takes_uploaded_enrichment_plugins_once() {
+        assert_eq!(spec_errors(|spec| spec.processing.plugins = vec!["known".into()]), FieldErrors::new());
+        for (chosen, expected) in [
+            (vec!["missing"], "no plugin `missing`; create it first"),
+            (vec!["empty"], "plugin `empty` has no module yet; upload it first"),
+            (vec!["reader"], "plugin `reader` is a transformer; the enrichment chain takes enrichment plugins"),
+            (vec!["known", "known"], "plugin `known` is listed twice"),
+        ] {
+            let errors = spec_errors(|spec| spec.processing.plugins = chosen.iter().map(|id| id.to_string()).collect());
+            assert_eq!(errors.get("spec.processing.plugins").map(String::as_str), Some(expected));
+        }
     }
 
     #[test]

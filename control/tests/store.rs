@@ -79,9 +79,9 @@ async fn exercise(store: ControlStore) {
     assert!(matches!(control.delete_project("shop").await, Err(ControlError::Conflict(ref message)) if message.contains("pipeline")));
 
     // Plugins: built-ins listed and protected; custom ones in use cannot go.
-    let bad_plugin = control.create_plugin(NewPlugin { id: "p1".into(), name: "P".into(), description: String::new(), kind: Default::default(), module_uri: "ftp://x".into() }).await;
+    let bad_plugin = control.create_plugin(NewPlugin { id: "p1".into(), name: "P".into(), description: String::new(), kind: Default::default(), module_uri: "ftp://x".into(), config: String::new() }).await;
     assert!(matches!(bad_plugin, Err(ControlError::Invalid(ref fields)) if fields.contains_key("module_uri")), "{bad_plugin:?}");
-    control.create_plugin(NewPlugin { id: "p1".into(), name: "P".into(), description: String::new(), kind: Default::default(), module_uri: "file:///plugins/p1.wasm".into() }).await.unwrap();
+    control.create_plugin(NewPlugin { id: "p1".into(), name: "P".into(), description: String::new(), kind: Default::default(), module_uri: "file:///plugins/p1.wasm".into(), config: String::new() }).await.unwrap();
     let plugins: Vec<(String, bool)> = control.list_plugins().await.unwrap().into_iter().map(|plugin| (plugin.id, plugin.built_in)).collect();
     assert_eq!(plugins.len(), 5);
     assert_eq!(plugins[4], ("p1".to_string(), false));

@@ -437,6 +437,11 @@ pub struct EtlConfig {
     pub correct_clock_skew: bool,
     /// Users not seen for this long are dropped from the `user_v2` state.
     pub user_keep_days: u32,
+    /// Fuel (about one WebAssembly instruction each) a custom plugin gets per event of a
+    /// batch; a plugin that uses it all fails the batch (docs/plugins.md).
+    pub plugin_fuel_per_event: u64,
+    /// The most memory a custom plugin may grow to, in MiB.
+    pub plugin_memory_mib: u64,
 }
 
 impl Default for EtlConfig {
@@ -450,6 +455,8 @@ impl Default for EtlConfig {
             filter_bots: true,
             correct_clock_skew: true,
             user_keep_days: 180,
+            plugin_fuel_per_event: 1_000_000,
+            plugin_memory_mib: 256,
         }
     }
 }
@@ -505,6 +512,22 @@ pub struct ProjectConfig {
     /// The warehouse of this project's tables.
     #[serde(default)]
     pub warehouse: WarehouseKind,
+    /// Custom enricher plugins, run in this order after the built-in enrichers.
+    #[serde(default)]
+    pub plugins: Vec<ProjectPlugin>,
+}
+
+/// A custom plugin a project runs (docs/plugins.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct ProjectPlugin {
+    /// The plugin's id, as registered with the control plane.
+    pub id: String,
+    /// Where its component is: a key in the platform's object store (uploads go to
+    /// `_plugins/<id>/<sha256>.wasm`), or `file:///absolute/path.wasm`.
+    pub module_uri: String,
+    /// The text handed to the plugin with every batch (empty when none was registered).
+    #[serde(default)]
+    pub config: String,
 }
 
 impl Default for ProjectConfig {
@@ -523,6 +546,7 @@ impl Default for ProjectConfig {
             etl_cron: None,
             retention_days: default_retention_days(),
             warehouse: WarehouseKind::default(),
+            plugins: Vec::new(),
         }
     }
 }

@@ -335,9 +335,17 @@ pub struct Plugin {
     #[serde(default)]
     pub description: String,
     pub kind: PluginKind,
-    /// Where the plugin's module is (`s3://…`, `file://…`); empty for built-in plugins.
+    /// Where the plugin's component is: the object-store key its upload went to
+    /// (`_plugins/<id>/<sha256>.wasm`), or `file:///…`; empty for built-in plugins and until
+    /// a module is uploaded.
     #[serde(default)]
     pub module_uri: String,
+    /// SHA-256 of the uploaded component, hex.
+    #[serde(default)]
+    pub module_sha256: String,
+    /// Text handed to the plugin with every batch (its settings, often JSON).
+    #[serde(default)]
+    pub config: String,
     #[serde(default)]
     pub built_in: bool,
     #[serde(flatten)]
@@ -389,8 +397,23 @@ pub struct SavedExploration {
 
 /// The processing configuration of a project's pipeline spec, in the form the ETL, the
 /// collector and the warehouse read (the same as a `[[projects]]` table of the configuration
-/// file).
-pub fn project_config_of_spec(project_id: &str, spec: &PipelineSpec, app_ids: Vec<String>) -> ProjectConfig {
+/// file). `plugins` are the stored plugins, which the spec names by id.
+pub fn project_config_of_spec(project_id: &str, spec: &PipelineSpec, app_ids: Vec<String>, plugins: &[Plugin]) -> ProjectConfig {
+    let chosen_plugins = spec
+        .processing
+        .plugins
+        .iter()
+        .map(|plugin_id| {
+            // A plugin deleted since the spec was checked keeps its place with no module, so
+            // the ETL fails with its name rather than silently skipping it.
+            let stored = plugins.iter().find(|plugin| plugin.id == *plugin_id);
+            crate::config::ProjectPlugin {
+                id: plugin_id.clone(),
+                module_uri: stored.map(|plugin| plugin.module_uri.clone()).unwrap_or_default(),
+                config: stored.map(|plugin| plugin.config.clone()).unwrap_or_default(),
+            }
+        })
+        .collect();
     ProjectConfig {
         id: project_id.to_string(),
         apps: app_ids,
@@ -404,5 +427,6 @@ pub fn project_config_of_spec(project_id: &str, spec: &PipelineSpec, app_ids: Ve
         etl_cron: spec.processing.schedule.cron.clone(),
         retention_days: spec.processing.retention_days,
         warehouse: spec.modeling.engine,
+        plugins: chosen_plugins,
     }
 }

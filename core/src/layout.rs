@@ -12,9 +12,21 @@
 //! <project>/bridge/kinesis/<stream>/<shard>.json                             bridge checkpoints
 //! <project>/load-workflow/pending/<file id>.json                                files to load
 //! <project>/load-workflow/manifests/<batch id>.json                             CAoA load manifest
+//! _plugins/<plugin id>/<sha256>.wasm                                            custom plugins
 //! ```
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
+
+/// Where an uploaded plugin component is kept: its id and the SHA-256 of its bytes, so a new
+/// upload never overwrites the module a running ETL job is reading.
+pub fn plugin_module_key(plugin_id: &str, sha256: &str) -> String {
+    format!("{}{sha256}.wasm", plugin_module_prefix(plugin_id))
+}
+
+/// Every uploaded version of a plugin's component (deleted with the plugin).
+pub fn plugin_module_prefix(plugin_id: &str) -> String {
+    format!("_plugins/{plugin_id}/")
+}
 
 pub fn raw_prefix(project_id: &str) -> String {
     format!("{project_id}/data/buffer/")

@@ -5,8 +5,11 @@ use std::{collections::HashSet, sync::Arc};
 
 use clickstream_core::Config;
 
+use clickstream_plugins::{PluginError, PluginLimits, PluginRuntime, PluginWorld};
+use object_store::ObjectStore;
+
 use crate::{
-    enrich::{EnricherKind, EnrichmentError, EnrichmentFiles, EnrichmentResources},
+    enrich::{EnricherKind, EnrichmentError, EnrichmentFiles, EnrichmentResources, plugin::ChainPlugin},
     job::JobSettings,
     transform::QualityRules,
 };
@@ -18,11 +21,35 @@ pub enum EngineError {
     /// The configuration names no such project; retrying does not help.
     #[error("project `{0}` is not configured")]
     UnknownProject(String),
+    /// A plugin's module could not be read (the object store or the file system); a retry
+    /// may help.
+    #[error("cannot read the module of plugin `{plugin}` at {uri}: {reason}")]
+    PluginModule { plugin: String, uri: String, reason: String },
+    /// A plugin's module is not a usable enricher; retrying does not help: upload a fixed one.
+    #[error("plugin `{plugin}` cannot be loaded: {source}")]
+    Plugin { plugin: String, source: PluginError },
+}
+
+impl EngineError {
+    /// Whether running the same step again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, EngineError::PluginModule { .. } | EngineError::Plugin { source: PluginError::Sandbox(_), .. })
+    }
 }
 
 pub struct EtlEngine {
     config: Arc<Config>,
     resources: Arc<EnrichmentResources>,
+    plugins: Arc<PluginRuntime>,
+}
+
+/// The sandbox limits the configuration sets.
+pub fn plugin_limits(config: &Config) -> PluginLimits {
+    PluginLimits {
+        fuel_per_item: config.etl.plugin_fuel_per_event,
+        memory_bytes: usize::try_from(config.etl.plugin_memory_mib.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX),
+        ..PluginLimits::default()
+    }
 }
 
 /// The enricher kinds of configured names (validated by the configuration already).
@@ -45,7 +72,27 @@ impl EtlEngine {
             traffic_source_rules_dir: configured_path(&config.etl.traffic_source_rules_dir),
         };
         let resources = Arc::new(EnrichmentResources::load(&files, &kinds)?);
-        Ok(EtlEngine { config, resources })
+        let plugins = PluginRuntime::new(plugin_limits(&config)).map_err(|source| EngineError::Plugin { plugin: "(runtime)".into(), source })?;
+        Ok(EtlEngine { config, resources, plugins: Arc::new(plugins) })
+    }
+
+    /// The project's custom plugins, ready to run: each module read from the object store
+    /// (or a `file://` path) and compiled on a blocking thread, once per process per module.
+    pub async fn chain_plugins(&self, project_id: &str, store: &Arc<dyn ObjectStore>) -> Result<Vec<ChainPlugin>, EngineError> {
+        let project = self.config.project(project_id).ok_or_else(|| EngineError::UnknownProject(project_id.to_string()))?;
+        let mut chain = Vec::with_capacity(project.plugins.len());
+        for configured in &project.plugins {
+            let bytes = read_plugin_module(store, &configured.module_uri)
+                .await
+                .map_err(|reason| EngineError::PluginModule { plugin: configured.id.clone(), uri: configured.module_uri.clone(), reason })?;
+            let runtime = self.plugins.clone();
+            let loaded = tokio::task::spawn_blocking(move || runtime.load(&bytes, PluginWorld::Enricher))
+                .await
+                .map_err(|error| EngineError::Plugin { plugin: configured.id.clone(), source: PluginError::Sandbox(error.to_string()) })?
+                .map_err(|source| EngineError::Plugin { plugin: configured.id.clone(), source })?;
+            chain.push(ChainPlugin { id: configured.id.clone(), plugin: loaded, config: configured.config.clone() });
+        }
+        Ok(chain)
     }
 
     pub fn resources(&self) -> Arc<EnrichmentResources> {
@@ -68,10 +115,25 @@ impl EtlEngine {
                 correct_clock_skew: etl.correct_clock_skew,
             },
             enrichers: enricher_kinds(project.enrichers(etl)),
+            plugins: Vec::new(),
             filter_bots: etl.filter_bots,
             job_id: job_id.to_string(),
         })
     }
+}
+
+/// A plugin module's bytes: `file:///path` from the file system, anything else is a key in
+/// the platform's object store.
+pub async fn read_plugin_module(store: &Arc<dyn ObjectStore>, uri: &str) -> Result<Vec<u8>, String> {
+    if let Some(path) = uri.strip_prefix("file://") {
+        return tokio::fs::read(path).await.map_err(|error| error.to_string());
+    }
+    if uri.is_empty() {
+        return Err("no module has been uploaded".into());
+    }
+    let object = store.get(&object_store::path::Path::from(uri)).await.map_err(|error| error.to_string())?;
+    let bytes = object.bytes().await.map_err(|error| error.to_string())?;
+    Ok(bytes.to_vec())
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     custom_parameters::CustomParameters,
-    enrich::{Enricher, EnricherKind, EnrichmentResources},
+    enrich::{Enricher, EnricherKind, EnrichmentResources, plugin::{ChainPlugin, PluginEnricher}},
     output::{OutputError, PartitionKey, PartitionedWriter, WrittenFile, utc_day_of as day_of},
     raw_record::{DecodedRecord, java_instant_text},
     rows::{EventRow, ItemRow},
@@ -58,6 +58,8 @@ pub enum JobError {
 pub struct JobSettings {
     pub rules: QualityRules,
     pub enrichers: Vec<EnricherKind>,
+    /// Custom enricher plugins, run after the built-in enrichers.
+    pub plugins: Vec<ChainPlugin>,
     /// Drop events whose user agent is a bot's (needs the `user_agent` enricher).
     pub filter_bots: bool,
     /// Names the job's files and is `process_info.process_job_id`.
@@ -174,7 +176,7 @@ impl EtlJob {
             created_time_micros: now.timestamp_micros(),
         };
         EtlJob {
-            chain: resources.chain(&settings.enrichers),
+            chain: resources.chain(&settings.enrichers).into_iter().chain(settings.plugins.iter().map(|plugin| -> Box<dyn Enricher> { Box::new(PluginEnricher::new(plugin.clone())) })).collect(),
             writer: PartitionedWriter::new(staging, &settings.job_id),
             users_file: NdjsonFile::new(staging.join(USERS_FILE)),
             quarantine_file: NdjsonFile::new(staging.join(QUARANTINE_FILE)),
@@ -187,6 +189,11 @@ impl EtlJob {
             rows: TableRows::default(),
             phases: PhaseTimes::default(),
         }
+    }
+
+    /// Adds an enricher at the end of the chain (benchmarks compare enrichers this way).
+    pub fn add_enricher(&mut self, enricher: Box<dyn Enricher>) {
+        self.chain.push(enricher);
     }
 
     pub fn counters(&self) -> &QualityCounters {
@@ -282,8 +289,20 @@ impl EtlJob {
         }
         self.phases.transform += lap(&mut clock);
         for enricher in &mut self.chain {
-            enricher.enrich(&mut rows);
+            let outcome = enricher.enrich(&mut rows);
             *self.phases.enrich.entry(enricher.name().to_string()).or_default() += lap(&mut clock);
+            if let Err(failure) = outcome {
+                // A plugin failed the batch: none of its rows is written, and every request of
+                // the batch is quarantined with the reason, to be replayed once the plugin is
+                // fixed. The job goes on with the next batch.
+                tracing::warn!(%failure, requests = records.len(), events = rows.len(), input = input_name, "quarantining a batch a plugin failed");
+                self.counters.quarantined_records += records.len() as u64;
+                self.counters.quarantined_events += rows.len() as u64;
+                for (line, _) in &records {
+                    self.quarantine_file.append(&Quarantined { reason: failure.to_string(), input: input_name.to_string(), event_index: None, original: line.to_string() })?;
+                }
+                return Ok(());
+            }
         }
         // Rows are large: from here on they are referred to, never moved.
         let kept: Vec<&EventRow<'_>> = if self.settings.filter_bots { rows.iter().filter(|row| !row.user_agent.is_bot()).collect() } else { rows.iter().collect() };

@@ -42,6 +42,7 @@ async fn run_fixture(name: &str, apps: &[&str], output: &Path) -> RunReport {
             correct_clock_skew: true,
         },
         enrichers: TRANSFORMER_V3_CHAIN.to_vec(),
+        plugins: Vec::new(),
         filter_bots: true,
         job_id: "conformance".into(),
     };

@@ -10,6 +10,7 @@ use std::{num::NonZeroUsize, path::Path, sync::Arc};
 
 use crate::rows::{EventRow, GeoInfo, UserAgentEnrichment, UserAgentInfo};
 
+pub mod plugin;
 pub mod traffic_rules;
 pub mod traffic_source;
 
@@ -17,9 +18,19 @@ pub use traffic_source::{TrafficRuleBook, TrafficSourceEnricher};
 
 /// Adds derived columns to a batch of events, in place.
 pub trait Enricher: Send {
-    /// The name the pipeline configuration uses for this enricher.
-    fn name(&self) -> &'static str;
-    fn enrich(&mut self, rows: &mut [EventRow<'_>]);
+    /// The name the pipeline configuration uses for this enricher (a plugin's id).
+    fn name(&self) -> &str;
+    /// Enriches the batch. The built-in enrichers cannot fail; a plugin can, and then the
+    /// whole batch is quarantined with the reason (see [`crate::job`]).
+    fn enrich(&mut self, rows: &mut [EventRow<'_>]) -> Result<(), EnrichFailure>;
+}
+
+/// An enricher failed a batch: its rows are quarantined, the job goes on.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("enricher plugin `{enricher}` failed the batch: {reason}")]
+pub struct EnrichFailure {
+    pub enricher: String,
+    pub reason: String,
 }
 
 /// The enrichers a pipeline can name.
@@ -137,11 +148,11 @@ fn cache_size() -> NonZeroUsize {
 pub struct PageUrlEnricher;
 
 impl Enricher for PageUrlEnricher {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "page_url"
     }
 
-    fn enrich(&mut self, rows: &mut [EventRow<'_>]) {
+    fn enrich(&mut self, rows: &mut [EventRow<'_>]) -> Result<(), EnrichFailure> {
         for row in rows {
             let raw_page_url = row.sdk.attributes.as_ref().and_then(|attributes| attributes.page_url.as_deref());
             let Some(parts) = row.page.page_url_parts(raw_page_url) else {
@@ -156,6 +167,7 @@ impl Enricher for PageUrlEnricher {
                 row.page.hostname = host.map(std::borrow::Cow::Owned);
             }
         }
+        Ok(())
     }
 }
 
@@ -270,11 +282,11 @@ impl UserAgentEnricher {
 }
 
 impl Enricher for UserAgentEnricher {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "user_agent"
     }
 
-    fn enrich(&mut self, rows: &mut [EventRow<'_>]) {
+    fn enrich(&mut self, rows: &mut [EventRow<'_>]) -> Result<(), EnrichFailure> {
         for row in rows {
             let Some(user_agent) = row.record.ua.as_deref().filter(|user_agent| !user_agent.is_empty()) else {
                 row.user_agent = UserAgentEnrichment::NoUserAgent;
@@ -284,6 +296,7 @@ impl Enricher for UserAgentEnricher {
             let info = self.cache.get_or_insert_ref(user_agent, || Arc::new(parser.parse(user_agent)));
             row.user_agent = UserAgentEnrichment::Parsed(info.clone());
         }
+        Ok(())
     }
 }
 
@@ -316,11 +329,11 @@ pub fn look_up_geo(reader: &maxminddb::Reader<Vec<u8>>, address: &str) -> Option
 }
 
 impl Enricher for IpGeoEnricher {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "ip_geo"
     }
 
-    fn enrich(&mut self, rows: &mut [EventRow<'_>]) {
+    fn enrich(&mut self, rows: &mut [EventRow<'_>]) -> Result<(), EnrichFailure> {
         for row in rows {
             let Some(address) = row.record.first_ip() else {
                 row.geo = None;
@@ -329,6 +342,7 @@ impl Enricher for IpGeoEnricher {
             let reader = &self.reader;
             row.geo = self.cache.get_or_insert_ref(address, || look_up_geo(reader, address).map(Arc::new)).clone();
         }
+        Ok(())
     }
 }
 

@@ -17,7 +17,7 @@ use std::{borrow::Cow, collections::HashMap, path::Path, sync::Arc, sync::LazyLo
 use regex::Regex;
 
 use crate::{
-    enrich::{Enricher, traffic_rules::{ChannelInput, RuleError, TrafficSourceRules}},
+    enrich::{EnrichFailure, Enricher, traffic_rules::{ChannelInput, RuleError, TrafficSourceRules}},
     java_hash_order::java_hash_map_from,
     json_text::write_jackson_string,
     rows::{EventRow, TrafficSourceColumns},
@@ -80,15 +80,16 @@ impl TrafficSourceEnricher {
 }
 
 impl Enricher for TrafficSourceEnricher {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "traffic_source"
     }
 
-    fn enrich(&mut self, rows: &mut [EventRow<'_>]) {
+    fn enrich(&mut self, rows: &mut [EventRow<'_>]) -> Result<(), EnrichFailure> {
         for row in rows {
             let rules = self.rules.for_app(&row.sdk.app_id);
             enrich_row(rules, &mut self.cache, &mut self.key, row);
         }
+        Ok(())
     }
 }
 

@@ -84,6 +84,8 @@ pub async fn run(config: Arc<Config>, config_file: Option<std::path::PathBuf>, r
             token_validator: clickstream_console::auth::token_validator(&config.console.oidc),
             redshift: redshift_for_reports(&config, &storage).await,
             report_catalogs: Default::default(),
+            storage: storage.clone(),
+            plugins: Arc::new(clickstream_plugins::PluginRuntime::new(clickstream_etl::engine::plugin_limits(&config)).context("setting up the plugin sandbox")?),
         });
         console_state = Some(state.clone());
         let router = with_metrics(clickstream_console::router(state), metrics.clone());

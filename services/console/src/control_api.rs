@@ -15,7 +15,8 @@ use clickstream_control::{
     live::refresh_live_projects_after,
     service::{AppChanges, NewApp, NewPipeline, NewPlugin, NewProject, PipelineChanges, PluginChanges, ProjectChanges},
 };
-use clickstream_core::control_model::{App, DisplayName, Pipeline, PipelinePhase, PipelineSpec, PipelineStatus, Plugin, Project};
+use clickstream_core::control_model::{App, DisplayName, Pipeline, PipelinePhase, PipelineSpec, PipelineStatus, Plugin, PluginKind, Project};
+use clickstream_plugins::PluginWorld;
 use clickstream_workflows::{
     PipelineLifecycleWorkflow,
     types::{PipelineLifecycleInput, PipelineSpecUpdate},
@@ -288,7 +289,54 @@ pub async fn update_plugin(State(state): Shared, Path(plugin_id): Path<String>, 
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete_plugin(State(state): Shared, Path(plugin_id): Path<String>) -> Result<StatusCode, ApiError> {
     state.control.delete_plugin(&plugin_id).await?;
+    // Then its uploaded modules. The record is gone first, so no pipeline can choose the
+    // plugin while they are deleted; a module left behind by a failure here is only space.
+    let prefix = object_store::path::Path::from(clickstream_core::layout::plugin_module_prefix(&plugin_id));
+    let modules: Vec<object_store::ObjectMeta> = futures::TryStreamExt::try_collect(state.storage.store.list(Some(&prefix))).await.unwrap_or_default();
+    for module in modules {
+        if let Err(error) = state.storage.store.delete(&module.location).await {
+            tracing::warn!(%error, module = %module.location, "cannot delete a deleted plugin's module");
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The largest plugin module an upload may send.
+pub const MAX_PLUGIN_MODULE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Uploads a plugin's WebAssembly component. It is compiled and checked against the
+/// plugin's world (`enricher` or `transformer`, docs/plugins.md) first: a module that does
+/// not fit is refused with the reason and nothing changes. The module is stored under its
+/// SHA-256, and pipelines using the plugin run it from their next ETL run on.
+#[utoipa::path(put, path = "/api/v1/plugins/{plugin_id}/module", tag = "plugins", params(("plugin_id" = String, Path)),
+    request_body(content = Vec<u8>, content_type = "application/wasm", description = "The component (a wasm32-wasip2 build)"),
+    responses((status = 200, body = Plugin), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413)))]
+pub async fn upload_plugin_module(State(state): Shared, Path(plugin_id): Path<String>, module: axum::body::Bytes) -> Result<Json<Plugin>, ApiError> {
+    let plugin = state.control.plugin(&plugin_id).await?;
+    if plugin.built_in {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("`{plugin_id}` is a built-in plugin and cannot be changed")));
+    }
+    if module.is_empty() {
+        return Err(ApiError::bad_request("the body is empty: send the component's bytes (Content-Type: application/wasm)"));
+    }
+    let world = match plugin.kind {
+        PluginKind::Enrichment => PluginWorld::Enricher,
+        PluginKind::Transformer => PluginWorld::Transformer,
+    };
+    let (runtime, bytes) = (state.plugins.clone(), module.clone());
+    let loaded = tokio::task::spawn_blocking(move || runtime.load(&bytes, world))
+        .await
+        .map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("checking the module failed: {error}")))?
+        .map_err(|error| ApiError::bad_request(format!("the module is not a usable {} plugin: {error}", world.name())))?;
+    let key = clickstream_core::layout::plugin_module_key(&plugin_id, &loaded.sha256);
+    state
+        .storage
+        .store
+        .put(&object_store::path::Path::from(key.as_str()), module.into())
+        .await
+        .map_err(|error| ApiError::unavailable(format!("cannot store the module (retry): {error}")))?;
+    tracing::info!(plugin = %plugin_id, sha256 = %loaded.sha256, key, "plugin module uploaded");
+    Ok(Json(state.control.set_plugin_module(&plugin_id, key, loaded.sha256.clone()).await?))
 }
 
 // Display names.

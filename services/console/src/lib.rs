@@ -38,6 +38,10 @@ pub struct ConsoleState {
     /// Each app's reporting catalog and metadata with the time they were read (see
     /// `reporting_api::app_catalog`).
     pub report_catalogs: ReportCatalogs,
+    /// The object store, where uploaded plugin modules are kept.
+    pub storage: clickstream_core::storage::Storage,
+    /// Checks uploaded plugin modules (compiles them and their interface) before storing them.
+    pub plugins: Arc<clickstream_plugins::PluginRuntime>,
 }
 
 pub type ReportCatalogs = std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, clickstream_reporting::Catalog, clickstream_activities::metadata::AppMetadata)>>;
@@ -59,6 +63,7 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
         .route("/api/v1/pipelines/{pipeline_id}/retry", post(control::retry_pipeline))
         .route("/api/v1/plugins", get(control::list_plugins).post(control::create_plugin))
         .route("/api/v1/plugins/{plugin_id}", get(control::get_plugin).put(control::update_plugin).delete(control::delete_plugin))
+        .route("/api/v1/plugins/{plugin_id}/module", axum::routing::put(control::upload_plugin_module).layer(axum::extract::DefaultBodyLimit::max(control::MAX_PLUGIN_MODULE_BYTES)))
         .route("/api/v1/apps/{app_id}/events/count", get(api::count_events))
         .route("/api/v1/apps/{app_id}/events/daily", get(api::daily_events))
         .route("/api/v1/apps/{app_id}/loads", get(api::loads))

@@ -15,7 +15,7 @@ use crate::{control_api, reporting_api};
         control_api::list_apps, control_api::create_app, control_api::get_app, control_api::update_app, control_api::delete_app,
         control_api::list_pipelines, control_api::create_pipeline, control_api::get_pipeline, control_api::update_pipeline, control_api::delete_pipeline,
         control_api::retry_pipeline, control_api::default_spec,
-        control_api::list_plugins, control_api::create_plugin, control_api::get_plugin, control_api::update_plugin, control_api::delete_plugin,
+        control_api::list_plugins, control_api::create_plugin, control_api::get_plugin, control_api::update_plugin, control_api::delete_plugin, control_api::upload_plugin_module,
         control_api::list_display_names, control_api::put_display_names,
         control_api::auth_config, control_api::me,
         reporting_api::catalog, reporting_api::run_exploration, reporting_api::list_explorations, reporting_api::create_exploration, reporting_api::get_exploration,

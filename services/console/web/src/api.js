@@ -40,14 +40,16 @@ function parsedOrNull(text) {
  */
 async function call(method, path, body, { accept, auth }) {
   const headers = { accept };
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  // A file (a plugin's module) goes as it is; anything else as JSON.
+  const raw = body instanceof Blob || body instanceof ArrayBuffer;
+  if (body !== undefined) headers['content-type'] = raw ? 'application/wasm' : 'application/json';
   if (auth && bearerToken) headers.authorization = `Bearer ${bearerToken}`;
   let response;
   try {
     response = await fetch(`/api/v1${path}`, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
     });
   } catch (error) {
     throw new ApiError(0, `Cannot reach the console API: ${error.message}`);

@@ -43,7 +43,8 @@
 //               #cancel-update, #pipeline-update-error; #retry-pipeline (when failed);
 //               #delete-pipeline → #confirm-delete-pipeline; #pipeline-action-error
 //   /plugins        #plugins (rows [data-plugin-id]), #new-plugin-form, #new-plugin-id,
-//               #new-plugin-name, #new-plugin-kind, #new-plugin-module-uri,
+//               #new-plugin-name, #new-plugin-kind, #new-plugin-module-uri, #new-plugin-config,
+//               #upload-module-<id> (file input),
 //               #new-plugin-description, #create-plugin, #delete-plugin-<id> (+ #confirm-…)
 //   /apps/{app}/metadata  #metadata-events, #metadata-parameters, #metadata-user-attributes,
 //               inputs [name=display_name|description][data-kind][data-name],

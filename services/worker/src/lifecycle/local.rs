@@ -51,7 +51,8 @@ impl LocalProvisioner {
     /// The level's project as the ETL and the schedules see it, with the apps of the store.
     async fn project(&self, level: &PipelineLevelInput) -> Result<ProjectConfig, ActivityFailure> {
         let apps = self.control.list_apps(&level.project_id).await.map_err(|error| ActivityFailure::ControlStore(error.to_string()))?;
-        Ok(project_config_of_spec(&level.project_id, &level.spec, apps.into_iter().map(|app| app.id).collect()))
+        let plugins = self.control.list_plugins().await.map_err(|error| ActivityFailure::ControlStore(error.to_string()))?;
+        Ok(project_config_of_spec(&level.project_id, &level.spec, apps.into_iter().map(|app| app.id).collect(), &plugins))
     }
 
     async fn deploy_ingestion_and_processing(&self, project: &ProjectConfig, level: &PipelineLevelInput) -> Result<Vec<StackStatus>, ActivityFailure> {

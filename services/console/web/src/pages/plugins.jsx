@@ -23,7 +23,7 @@ export function PluginsPage() {
   return (
     <section>
       <h1>Plugins</h1>
-      <p class="hint">Built-in enrichers run in the ETL when a pipeline enables them; custom plugins are modules the ETL loads.</p>
+      <p class="hint">Built-in enrichers run in the ETL when a pipeline enables them; custom plugins are WebAssembly components (docs/plugins.md) that run after them, in a sandbox.</p>
       <ErrorBox error={plugins.error} />
       <ErrorBox error={error} />
       {plugins.loading ? <p>Loading…</p> : (
@@ -35,7 +35,10 @@ export function PluginsPage() {
                 <td><code>{plugin.id}</code></td>
                 <td>{plugin.name}</td>
                 <td>{plugin.kind}{plugin.built_in ? ' (built-in)' : ''}</td>
-                <td><code>{plugin.module_uri || ''}</code></td>
+                <td>
+                  {plugin.built_in ? '' : plugin.module_sha256 ? <code title={plugin.module_uri}>{plugin.module_sha256.slice(0, 12)}</code> : (plugin.module_uri ? <code>{plugin.module_uri}</code> : <em>no module yet</em>)}
+                  {canOperate && !plugin.built_in && <ModuleUpload id={plugin.id} onUploaded={plugins.reload} onError={setError} />}
+                </td>
                 <td>{plugin.description}</td>
                 <td>
                   {canOperate && !plugin.built_in && (
@@ -52,10 +55,38 @@ export function PluginsPage() {
   );
 }
 
-const PLUGIN_FIELDS = ['id', 'name', 'description', 'kind', 'module_uri'];
+/** Uploads a module (a .wasm component) for a plugin; the server checks it before keeping it. */
+function ModuleUpload({ id, onUploaded, onError }) {
+  const [busy, setBusy] = useState(false);
+  const upload = async (event) => {
+    // Kept now: the event's currentTarget is gone once the handler awaits.
+    const input = event.currentTarget;
+    const file = input.files[0];
+    if (!file) return;
+    setBusy(true);
+    onError(null);
+    try {
+      await api('PUT', `/plugins/${seg(id)}/module`, file);
+      onUploaded();
+    } catch (failure) {
+      onError(failure); // e.g. 400: not a component, or not the plugin's world
+    } finally {
+      setBusy(false);
+      input.value = '';
+    }
+  };
+  return (
+    <label class="upload">
+      {' '}Upload .wasm
+      <input type="file" id={`upload-module-${id}`} accept=".wasm,application/wasm" disabled={busy} onChange={upload} />
+    </label>
+  );
+}
+
+const PLUGIN_FIELDS = ['id', 'name', 'description', 'kind', 'module_uri', 'config'];
 
 function NewPluginForm({ onCreated }) {
-  const empty = { id: '', name: '', kind: 'transformer', module_uri: '', description: '' };
+  const empty = { id: '', name: '', kind: 'enrichment', module_uri: '', config: '', description: '' };
   const form = useForm(empty);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
@@ -67,7 +98,6 @@ function NewPluginForm({ onCreated }) {
     const problems = {};
     const idProblem = pluginIdError(id);
     if (idProblem) problems.id = idProblem;
-    if (!form.values.module_uri.trim()) problems.module_uri = 'Enter where the module is, e.g. s3://bucket/plugins/my.wasm.';
     if (Object.keys(problems).length > 0) {
       form.setErrors(problems);
       return;
@@ -100,12 +130,15 @@ function NewPluginForm({ onCreated }) {
       </Field>
       <Field label="Kind" id="new-plugin-kind" error={form.errors.kind}>
         <select id="new-plugin-kind" {...form.bind('kind')}>
-          <option value="transformer">transformer</option>
           <option value="enrichment">enrichment</option>
+          <option value="transformer">transformer</option>
         </select>
       </Field>
-      <Field label="Module URI" id="new-plugin-module-uri" error={form.errors.module_uri} hint="An s3://, file:// or https:// URL of the plugin's module.">
+      <Field label="Module path on the workers (optional)" id="new-plugin-module-uri" error={form.errors.module_uri} hint="Leave empty and upload the .wasm once the plugin exists, or give file:///path/to/plugin.wasm.">
         <input id="new-plugin-module-uri" {...form.bind('module_uri')} />
+      </Field>
+      <Field label="Configuration" id="new-plugin-config" error={form.errors.config} hint="Text handed to the plugin with every batch.">
+        <textarea id="new-plugin-config" {...form.bind('config')} />
       </Field>
       <Field label="Description" id="new-plugin-description" error={form.errors.description}>
         <input id="new-plugin-description" {...form.bind('description')} />
