@@ -210,7 +210,7 @@ impl EtlActivityImplementations {
     async fn transform_part(&self, input: &TransformChunkInput, plan: &EtlPlanDocument, part: &[RawObject], progress: &ChunkProgress, heartbeat: &impl Heartbeat) -> Result<TransformCounters, ActivityFailure> {
         let part_id = stable_id(part.iter().map(|object| object.key.as_str()));
         let mut settings = self.engine.job_settings(&input.project_id, &part_id).map_err(|error| ActivityFailure::InvalidInput(error.to_string()))?;
-        settings.plugins = self.engine.chain_plugins(&input.project_id, &self.storage.store).await?;
+        self.engine.add_plugins(&mut settings, &input.project_id, &self.storage.store).await?;
         let keys: Vec<String> = part.iter().map(|object| object.key.clone()).collect();
         let staging = tempfile::tempdir()?;
         let now = Utc::now();

@@ -404,6 +404,7 @@ mod tests {
             rules: QualityRules { project_id: "p".into(), apps: ["app-1".to_string()].into(), freshness_msec: i64::MAX / 2, correct_clock_skew: false },
             enrichers: vec![EnricherKind::PageUrl, EnricherKind::TrafficSource],
             plugins: Vec::new(),
+            transformer: None,
             filter_bots: false,
             job_id: name.into(),
         };

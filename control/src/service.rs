@@ -438,7 +438,8 @@ impl ControlPlane {
     pub async fn delete_plugin(&self, plugin_id: &str) -> Result<(), ControlError> {
         Self::refuse_built_in(plugin_id)?;
         self.plugin(plugin_id).await?;
-        if let Some(user) = self.list_pipelines().await?.into_iter().find(|pipeline| pipeline.spec.processing.plugins.iter().any(|plugin| plugin == plugin_id)) {
+        let uses = |spec: &PipelineSpec| spec.processing.plugins.iter().any(|plugin| plugin == plugin_id) || spec.processing.transformer.as_deref() == Some(plugin_id);
+        if let Some(user) = self.list_pipelines().await?.into_iter().find(|pipeline| uses(&pipeline.spec)) {
             return Err(ControlError::Conflict(format!("pipeline `{}` uses plugin `{plugin_id}`", user.id)));
         }
         self.store.delete::<Plugin>(plugin_id).await?;

@@ -142,6 +142,14 @@ pub fn check_pipeline_spec(spec: &PipelineSpec, config: &Config, known_plugins: 
             error("processing.plugins", format!("plugin `{plugin_id}` is listed twice"));
         }
     }
+    if let Some(transformer_id) = &processing.transformer {
+        match known_plugins.iter().find(|plugin| plugin.id == *transformer_id) {
+            None => error("processing.transformer", format!("no plugin `{transformer_id}`; create it first")),
+            Some(plugin) if plugin.kind != PluginKind::Transformer => error("processing.transformer", format!("plugin `{transformer_id}` is an enrichment plugin, not a transformer")),
+            Some(plugin) if plugin.module_uri.is_empty() => error("processing.transformer", format!("plugin `{transformer_id}` has no module yet; upload it first")),
+            Some(_) => {}
+        }
+    }
     if spec.modeling.engine == WarehouseKind::Redshift
         && let Err(problem) = config.validate_redshift("spec.modeling.engine")
     {
@@ -194,6 +202,11 @@ mod tests {
         ] {
             let errors = spec_errors(|spec| spec.processing.plugins = chosen.iter().map(|id| id.to_string()).collect());
             assert_eq!(errors.get("spec.processing.plugins").map(String::as_str), Some(expected));
+        }
+        assert_eq!(spec_errors(|spec| spec.processing.transformer = Some("reader".into())), FieldErrors::new());
+        for (chosen, expected) in [("missing", "no plugin `missing`; create it first"), ("known", "plugin `known` is an enrichment plugin, not a transformer")] {
+            let errors = spec_errors(|spec| spec.processing.transformer = Some(chosen.into()));
+            assert_eq!(errors.get("spec.processing.transformer").map(String::as_str), Some(expected));
         }
     }
 

@@ -515,6 +515,10 @@ pub struct ProjectConfig {
     /// Custom enricher plugins, run in this order after the built-in enrichers.
     #[serde(default)]
     pub plugins: Vec<ProjectPlugin>,
+    /// A transformer plugin that turns request bodies in another format into CAoA SDK
+    /// events; with one, the collector accepts any JSON body for this project's apps.
+    #[serde(default)]
+    pub transformer: Option<ProjectPlugin>,
 }
 
 /// A custom plugin a project runs (docs/plugins.md).
@@ -547,6 +551,7 @@ impl Default for ProjectConfig {
             retention_days: default_retention_days(),
             warehouse: WarehouseKind::default(),
             plugins: Vec::new(),
+            transformer: None,
         }
     }
 }

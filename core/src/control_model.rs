@@ -143,6 +143,10 @@ pub struct ProcessingSpec {
     /// Custom plugins (ids), run after the enrichers.
     #[serde(default)]
     pub plugins: Vec<String>,
+    /// A transformer plugin (id) for request bodies in a format other than the CAoA SDKs'
+    /// (docs/plugins.md); the collector then accepts any JSON body for the project's apps.
+    #[serde(default)]
+    pub transformer: Option<String>,
     pub retention_days: u32,
 }
 
@@ -183,6 +187,7 @@ impl Default for PipelineSpec {
                 data_freshness_hours: 72,
                 enrichers: crate::config::KNOWN_ENRICHERS.iter().map(|name| name.to_string()).collect(),
                 plugins: Vec::new(),
+                transformer: None,
                 retention_days: 365,
             },
             modeling: ModelingSpec { engine: WarehouseKind::Duckdb, athena: false },
@@ -399,21 +404,18 @@ pub struct SavedExploration {
 /// collector and the warehouse read (the same as a `[[projects]]` table of the configuration
 /// file). `plugins` are the stored plugins, which the spec names by id.
 pub fn project_config_of_spec(project_id: &str, spec: &PipelineSpec, app_ids: Vec<String>, plugins: &[Plugin]) -> ProjectConfig {
-    let chosen_plugins = spec
-        .processing
-        .plugins
-        .iter()
-        .map(|plugin_id| {
-            // A plugin deleted since the spec was checked keeps its place with no module, so
-            // the ETL fails with its name rather than silently skipping it.
-            let stored = plugins.iter().find(|plugin| plugin.id == *plugin_id);
-            crate::config::ProjectPlugin {
-                id: plugin_id.clone(),
-                module_uri: stored.map(|plugin| plugin.module_uri.clone()).unwrap_or_default(),
-                config: stored.map(|plugin| plugin.config.clone()).unwrap_or_default(),
-            }
-        })
-        .collect();
+    // A plugin deleted since the spec was checked keeps its place with no module, so the ETL
+    // fails with its name rather than silently skipping it.
+    let chosen = |plugin_id: &String| {
+        let stored = plugins.iter().find(|plugin| plugin.id == *plugin_id);
+        crate::config::ProjectPlugin {
+            id: plugin_id.clone(),
+            module_uri: stored.map(|plugin| plugin.module_uri.clone()).unwrap_or_default(),
+            config: stored.map(|plugin| plugin.config.clone()).unwrap_or_default(),
+        }
+    };
+    let chosen_plugins = spec.processing.plugins.iter().map(chosen).collect();
+    let chosen_transformer = spec.processing.transformer.as_ref().map(chosen);
     ProjectConfig {
         id: project_id.to_string(),
         apps: app_ids,
@@ -428,5 +430,6 @@ pub fn project_config_of_spec(project_id: &str, spec: &PipelineSpec, app_ids: Ve
         retention_days: spec.processing.retention_days,
         warehouse: spec.modeling.engine,
         plugins: chosen_plugins,
+        transformer: chosen_transformer,
     }
 }

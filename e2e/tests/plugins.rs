@@ -1,7 +1,9 @@
 //! A custom enricher plugin, end to end as a user follows docs/plugins.md: the example crate
 //! built into a component, registered and uploaded through the API (a module that is not a
 //! plugin refused), chosen by a pipeline, and its parameters read back from the `event_v2`
-//! Parquet the ETL wrote. The plugin cannot be deleted while the pipeline uses it.
+//! Parquet the ETL wrote. The plugin cannot be deleted while the pipeline uses it. Then a
+//! transformer plugin: a project whose apps send bodies in a format of their own, accepted by
+//! the collector only for that project and turned into events by the plugin.
 
 use std::{path::Path, time::Duration};
 
@@ -11,10 +13,10 @@ use clickstream_plugins::build::{build_plugin_crate, plugin_crate_dir};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// `(event_id, custom_parameters_json_str)` of every `event_v2` row written so far.
-fn processed_events(data: &Path) -> Vec<(String, Option<String>)> {
+/// `(event_id, custom_parameters_json_str)` of every `event_v2` row of a project so far.
+fn processed_events(data: &Path, project_id: &str) -> Vec<(String, Option<String>)> {
     let mut rows = Vec::new();
-    let mut directories = vec![data.join("shop/data/processed/event_v2")];
+    let mut directories = vec![data.join(project_id).join("data/processed/event_v2")];
     while let Some(directory) = directories.pop() {
         let Ok(entries) = std::fs::read_dir(&directory) else { continue };
         for entry in entries.flatten() {
@@ -112,7 +114,7 @@ async fn a_user_builds_uploads_and_enables_an_enricher_plugin() {
     .await;
     let data = directory.path().join("data");
     let rows = eventually("the three events are processed", Duration::from_secs(120), Duration::from_secs(1), || async {
-        let rows = processed_events(&data);
+        let rows = processed_events(&data, "shop");
         (rows.len() >= 3).then_some(rows)
     })
     .await;
@@ -126,6 +128,36 @@ async fn a_user_builds_uploads_and_enables_an_enricher_plugin() {
     let post = parameters_of("post");
     assert_eq!((&post["page_category"], &post["page_depth"], post.get("referrer_host")), (&json!("content"), &json!(3), None), "{post}");
     assert_eq!(parameters_of("home")["page_category"], "other");
+
+    // A transformer: bodies in the example's simple format are refused by the collector for
+    // a project without one, and become events for a project with one.
+    let simple_body = json!({"user": "u7", "events": [{"id": "feed-1", "name": "page_view", "time": timestamp, "url": "https://shop.example/products/x", "properties": {"source": "feed"}}]});
+    assert_eq!(api.http.post(&collect).json(&simple_body).send().await.unwrap().status().as_u16(), 400, "the shop project takes only SDK events");
+    let transformer = build_plugin_crate(&plugin_crate_dir("examples/simple-events")).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(api.call(Method::POST, "/api/v1/projects", None, Some(json!({"id": "feed", "name": "Feed", "environment": "dev"}))).await.0, 201);
+    assert_eq!(api.call(Method::POST, "/api/v1/projects/feed/apps", None, Some(json!({"id": "feed_app", "name": "Feed", "platform": "web", "timezone": "UTC"}))).await.0, 201);
+    let (status, plugin) = api.call(Method::POST, "/api/v1/plugins", None, Some(json!({"id": "simple_events", "name": "Simple events", "kind": "transformer"}))).await;
+    assert_eq!(status, 201, "{plugin}");
+    let uploaded = api.http.put(format!("{}/api/v1/plugins/simple_events/module", api.base)).body(std::fs::read(&transformer).unwrap()).send().await.unwrap();
+    assert_eq!(uploaded.status().as_u16(), 200);
+    let mut feed_spec = spec.clone();
+    feed_spec["processing"]["plugins"] = json!([]);
+    feed_spec["processing"]["transformer"] = json!("page_category");
+    let (status, refused) = api.call(Method::POST, "/api/v1/pipelines", None, Some(json!({"project_id": "feed", "spec": feed_spec}))).await;
+    assert_eq!((status, &refused["fields"]["spec.processing.transformer"]), (400, &json!("plugin `page_category` is an enrichment plugin, not a transformer")), "{refused}");
+    feed_spec["processing"]["transformer"] = json!("simple_events");
+    assert_eq!(api.call(Method::POST, "/api/v1/pipelines", None, Some(json!({"project_id": "feed", "spec": feed_spec}))).await.0, 201);
+    let feed_collect = format!("{}/collect?appId=feed_app", stack.ingest_url());
+    eventually("the collector accepts the feed's own format", Duration::from_secs(60), Duration::from_millis(300), || async {
+        (api.http.post(&feed_collect).json(&simple_body).send().await.unwrap().status().as_u16() == 200).then_some(())
+    })
+    .await;
+    let feed_rows = eventually("the feed's event is processed", Duration::from_secs(120), Duration::from_secs(1), || async {
+        let rows = processed_events(&data, "feed");
+        (!rows.is_empty()).then_some(rows)
+    })
+    .await;
+    assert_eq!(feed_rows, [("feed-1".to_string(), Some(r#"{"source":"feed"}"#.to_string()))]);
 
     let mut dev = stack.process;
     assert!(dev.terminate(Duration::from_secs(30)).success(), "{}", dev.log());

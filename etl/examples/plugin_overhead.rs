@@ -89,6 +89,7 @@ fn run(batches: &[Vec<String>], extra: Option<Box<dyn Enricher>>, plugins: Vec<C
         rules: QualityRules { project_id: "bench".into(), apps: ["app".to_string()].into(), freshness_msec: 72 * 3_600_000, correct_clock_skew: false },
         enrichers: vec![EnricherKind::PageUrl],
         plugins,
+        transformer: None,
         filter_bots: false,
         job_id: "bench".into(),
     };

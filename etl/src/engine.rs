@@ -76,23 +76,33 @@ impl EtlEngine {
         Ok(EtlEngine { config, resources, plugins: Arc::new(plugins) })
     }
 
-    /// The project's custom plugins, ready to run: each module read from the object store
-    /// (or a `file://` path) and compiled on a blocking thread, once per process per module.
-    pub async fn chain_plugins(&self, project_id: &str, store: &Arc<dyn ObjectStore>) -> Result<Vec<ChainPlugin>, EngineError> {
+    /// Sets the project's custom plugins into job settings: its enricher chain and its
+    /// transformer, ready to run.
+    pub async fn add_plugins(&self, settings: &mut JobSettings, project_id: &str, store: &Arc<dyn ObjectStore>) -> Result<(), EngineError> {
         let project = self.config.project(project_id).ok_or_else(|| EngineError::UnknownProject(project_id.to_string()))?;
-        let mut chain = Vec::with_capacity(project.plugins.len());
+        settings.plugins.clear();
         for configured in &project.plugins {
-            let bytes = read_plugin_module(store, &configured.module_uri)
-                .await
-                .map_err(|reason| EngineError::PluginModule { plugin: configured.id.clone(), uri: configured.module_uri.clone(), reason })?;
-            let runtime = self.plugins.clone();
-            let loaded = tokio::task::spawn_blocking(move || runtime.load(&bytes, PluginWorld::Enricher))
-                .await
-                .map_err(|error| EngineError::Plugin { plugin: configured.id.clone(), source: PluginError::Sandbox(error.to_string()) })?
-                .map_err(|source| EngineError::Plugin { plugin: configured.id.clone(), source })?;
-            chain.push(ChainPlugin { id: configured.id.clone(), plugin: loaded, config: configured.config.clone() });
+            settings.plugins.push(self.load_plugin(configured, PluginWorld::Enricher, store).await?);
         }
-        Ok(chain)
+        settings.transformer = match &project.transformer {
+            Some(configured) => Some(self.load_plugin(configured, PluginWorld::Transformer, store).await?),
+            None => None,
+        };
+        Ok(())
+    }
+
+    /// One plugin: its module read from the object store (or a `file://` path) and compiled
+    /// on a blocking thread, once per process per module.
+    async fn load_plugin(&self, configured: &clickstream_core::config::ProjectPlugin, world: PluginWorld, store: &Arc<dyn ObjectStore>) -> Result<ChainPlugin, EngineError> {
+        let bytes = read_plugin_module(store, &configured.module_uri)
+            .await
+            .map_err(|reason| EngineError::PluginModule { plugin: configured.id.clone(), uri: configured.module_uri.clone(), reason })?;
+        let runtime = self.plugins.clone();
+        let loaded = tokio::task::spawn_blocking(move || runtime.load(&bytes, world))
+            .await
+            .map_err(|error| EngineError::Plugin { plugin: configured.id.clone(), source: PluginError::Sandbox(error.to_string()) })?
+            .map_err(|source| EngineError::Plugin { plugin: configured.id.clone(), source })?;
+        Ok(ChainPlugin { id: configured.id.clone(), plugin: loaded, config: configured.config.clone() })
     }
 
     pub fn resources(&self) -> Arc<EnrichmentResources> {
@@ -116,6 +126,7 @@ impl EtlEngine {
             },
             enrichers: enricher_kinds(project.enrichers(etl)),
             plugins: Vec::new(),
+            transformer: None,
             filter_bots: etl.filter_bots,
             job_id: job_id.to_string(),
         })

@@ -19,6 +19,7 @@ use flate2::{Compression, write::GzEncoder};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use clickstream_plugins::RawRequest;
 use crate::{
     custom_parameters::CustomParameters,
     enrich::{Enricher, EnricherKind, EnrichmentResources, plugin::{ChainPlugin, PluginEnricher}},
@@ -60,6 +61,9 @@ pub struct JobSettings {
     pub enrichers: Vec<EnricherKind>,
     /// Custom enricher plugins, run after the built-in enrichers.
     pub plugins: Vec<ChainPlugin>,
+    /// A transformer plugin: request bodies go through it before they are parsed as CAoA SDK
+    /// events.
+    pub transformer: Option<ChainPlugin>,
     /// Drop events whose user agent is a bot's (needs the `user_agent` enricher).
     pub filter_bots: bool,
     /// Names the job's files and is `process_info.process_job_id`.
@@ -150,6 +154,59 @@ impl NdjsonFile {
         buffered.flush().map_err(|source| JobError::Staging { path, source })?;
         Ok(Some(self.path))
     }
+}
+
+/// Runs a transformer plugin over the bodies of a batch's records and puts its CAoA SDK
+/// events in their place. A request the plugin refuses is quarantined with its reason; when
+/// the plugin fails the whole batch, every request of it is.
+fn transform_bodies<'l>(
+    transformer: &ChainPlugin,
+    records: Vec<(&'l String, DecodedRecord<'l>)>,
+    input_name: &str,
+    counters: &mut QualityCounters,
+    quarantined: &mut Vec<Quarantined>,
+) -> Vec<(&'l String, DecodedRecord<'l>)> {
+    if records.is_empty() {
+        return records;
+    }
+    let requests: Vec<RawRequest> = records
+        .iter()
+        .map(|(_, record)| RawRequest {
+            app_id: record.context.app_id.as_deref().unwrap_or_default().to_string(),
+            body: record.body.as_bytes().to_vec(),
+            user_agent: record.context.ua.as_deref().map(str::to_string),
+            client_ip: record.context.first_ip().map(str::to_string),
+            ingest_time_msec: record.context.ingest_time_msec,
+        })
+        .collect();
+    let mut quarantine = |line: &str, reason: String| {
+        counters.quarantined_records += 1;
+        quarantined.push(Quarantined { reason, input: input_name.to_string(), event_index: None, original: line.to_string() });
+    };
+    let answers = match transformer.plugin.transform(&transformer.config, &requests) {
+        Ok(answers) => answers,
+        Err(failure) => {
+            tracing::warn!(%failure, plugin = %transformer.id, requests = records.len(), input = input_name, "quarantining a batch a transformer plugin failed");
+            for (line, _) in &records {
+                quarantine(line, format!("transformer plugin `{}` failed the batch: {failure}", transformer.id));
+            }
+            return Vec::new();
+        }
+    };
+    records
+        .into_iter()
+        .zip(answers)
+        .filter_map(|((line, mut record), answer)| match answer {
+            Ok(events) => {
+                record.body = std::borrow::Cow::Owned(events);
+                Some((line, record))
+            }
+            Err(reason) => {
+                quarantine(line, format!("transformer plugin `{}` refused the request: {reason}", transformer.id));
+                None
+            }
+        })
+        .collect()
 }
 
 pub struct EtlJob {
@@ -274,6 +331,10 @@ impl EtlJob {
             }
         }
         self.phases.decode += lap(&mut clock);
+        if let Some(transformer) = &self.settings.transformer {
+            records = transform_bodies(transformer, records, input_name, &mut self.counters, &mut quarantined);
+            *self.phases.enrich.entry(transformer.id.clone()).or_default() += lap(&mut clock);
+        }
         let mut rows: Vec<EventRow<'_>> = Vec::with_capacity(records.len() * 10);
         for (line, record) in &records {
             match record.events() {

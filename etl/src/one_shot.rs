@@ -137,6 +137,7 @@ fn job_settings(request: &OneShotRequest, config: &Config, job_id: String) -> Re
         rules: QualityRules { project_id: request.project_id.clone(), apps, freshness_msec: freshness_hours as i64 * 3_600_000, correct_clock_skew: config.etl.correct_clock_skew },
         enrichers: enricher_kinds(&enricher_names),
         plugins: Vec::new(),
+        transformer: None,
         filter_bots: config.etl.filter_bots,
         job_id,
     })

@@ -43,6 +43,7 @@ async fn run_fixture(name: &str, apps: &[&str], output: &Path) -> RunReport {
         },
         enrichers: TRANSFORMER_V3_CHAIN.to_vec(),
         plugins: Vec::new(),
+        transformer: None,
         filter_bots: true,
         job_id: "conformance".into(),
     };

@@ -103,6 +103,7 @@ fn a_job_with_every_enricher_fills_device_geo_and_traffic_and_drops_bots() {
         rules: QualityRules { project_id: "p".into(), apps: ["app".to_string()].into(), freshness_msec: 72 * 3_600_000, correct_clock_skew: true },
         enrichers: EnricherKind::ALL.to_vec(),
         plugins: Vec::new(),
+        transformer: None,
         filter_bots: true,
         job_id: "job".into(),
     };

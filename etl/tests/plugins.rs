@@ -61,6 +61,7 @@ fn settings(plugins: Vec<ChainPlugin>) -> JobSettings {
         rules: QualityRules { project_id: "p".into(), apps: ["app".to_string()].into(), freshness_msec: 72 * 3_600_000, correct_clock_skew: false },
         enrichers: vec![EnricherKind::PageUrl],
         plugins,
+        transformer: None,
         filter_bots: false,
         job_id: "job".into(),
     }
@@ -112,4 +113,33 @@ fn a_failing_plugin_quarantines_its_batch_and_the_job_goes_on() {
         let reason = record["reason"].as_str().unwrap();
         assert!(reason.starts_with("enricher plugin `misbehaving` failed the batch: the plugin trapped") && reason.contains("a `boom` event in a batch of 3"), "{reason}");
     }
+}
+
+#[test]
+fn a_transformer_turns_bodies_of_another_format_into_events() {
+    let runtime = PluginRuntime::new(PluginLimits::default()).unwrap();
+    let path = build_plugin_crate(&plugin_crate_dir("examples/simple-events")).unwrap_or_else(|error| panic!("{error}"));
+    let transformer = ChainPlugin { id: "simple_events".into(), plugin: runtime.load(&std::fs::read(path).unwrap(), PluginWorld::Transformer).unwrap(), config: String::new() };
+    let resources = EnrichmentResources::from_parts(None, None, TrafficRuleBook::defaults_only());
+    let staging = tempfile::tempdir().unwrap();
+    let mut settings = settings(Vec::new());
+    settings.transformer = Some(transformer);
+    let mut job = EtlJob::new(settings, &resources, staging.path(), chrono::Utc::now());
+    let now = chrono::Utc::now().timestamp_millis();
+    let raw = |body: serde_json::Value| serde_json::json!({"data": body.to_string(), "ingest_time": now, "ua": "feed/1", "ip": "192.0.2.1", "uri": "/collect?appId=app", "appId": "app"}).to_string();
+    let good = raw(serde_json::json!({"user": "u9", "events": [
+        {"id": "f1", "name": "page_view", "time": now, "url": "https://shop.example/products/a", "properties": {"plan": "pro"}},
+        {"id": "f2", "name": "add_to_cart", "time": now, "properties": {"sku": "A-1"}}]}));
+    let bad = raw(serde_json::json!({"events": []}));
+    job.process_batch(&[good, bad.clone()], "raw/feed.gz").unwrap();
+    let output = job.finish().unwrap();
+    assert_eq!((output.counters.events_out, output.counters.quarantined_records), (2, 1));
+    let written = custom_parameters_written(&output.staging);
+    assert_eq!(written.keys().collect::<Vec<_>>(), ["f1", "f2"]);
+    assert_eq!(written["f2"].as_deref(), Some(r#"{"sku":"A-1"}"#));
+    let mut quarantined = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(output.quarantine_file.unwrap()).unwrap()).read_to_string(&mut quarantined).unwrap();
+    let record: serde_json::Value = serde_json::from_str(quarantined.lines().next().unwrap()).unwrap();
+    assert_eq!(record["reason"], "transformer plugin `simple_events` refused the request: the body has no `user` text");
+    assert_eq!(record["original"], bad.as_str());
 }

@@ -38,6 +38,12 @@ impl AppRegistry {
         self.started_with.live_projects.project_of_app(app_id).map(|project| project.id)
     }
 
+    /// Whether the project has a transformer plugin, so its apps may send bodies in a format of
+    /// their own (asked only when a body is not the SDKs' format, so it is off the hot path).
+    pub fn has_transformer(&self, project_id: &str) -> bool {
+        self.started_with.project(project_id).is_some_and(|project| project.transformer.is_some())
+    }
+
     /// Apps of `latest` whose project existed at start (with the same sink).
     fn index(started_with: &Config, latest: &Config) -> HashMap<String, String> {
         let mut index = HashMap::new();

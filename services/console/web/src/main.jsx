@@ -34,7 +34,7 @@
 //               #processing-schedule (select interval|cron),
 //               *#processing-schedule-interval-seconds (+ *#…-error), #processing-schedule-cron,
 //               #processing-buffer-seconds, #processing-data-freshness-hours,
-//               #enricher-<id> / #plugin-<id> (checkboxes), #processing-retention-days,
+//               #enricher-<id> / #plugin-<id> (checkboxes), #processing-transformer, #processing-retention-days,
 //               *#modeling-engine (select duckdb|redshift), #modeling-athena,
 //               *#reporting-enabled (checkbox)
 //   /pipelines/{id} *#pipeline-phase (text: exactly the phase), *#pipeline-message,

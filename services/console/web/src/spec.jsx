@@ -40,6 +40,7 @@ export function defaultDraft(builtInEnrichers) {
     'processing.data_freshness_hours': '72',
     'processing.enrichers': builtInEnrichers && builtInEnrichers.length ? [...builtInEnrichers] : [...FALLBACK_ENRICHERS],
     'processing.plugins': [],
+    'processing.transformer': '',
     'processing.retention_days': '365',
     'modeling.engine': 'duckdb',
     'modeling.athena': false,
@@ -72,6 +73,7 @@ export function draftFromSpec(spec) {
   draft['processing.data_freshness_hours'] = text(processing.data_freshness_hours, draft['processing.data_freshness_hours']);
   draft['processing.enrichers'] = [...(processing.enrichers || [])];
   draft['processing.plugins'] = [...(processing.plugins || [])];
+  draft['processing.transformer'] = processing.transformer || '';
   draft['processing.retention_days'] = text(processing.retention_days, draft['processing.retention_days']);
   draft['modeling.engine'] = spec?.modeling?.engine || 'duckdb';
   draft['modeling.athena'] = Boolean(spec?.modeling?.athena);
@@ -98,6 +100,7 @@ export function specFromDraft(draft) {
       data_freshness_hours: number('processing.data_freshness_hours'),
       enrichers: draft['processing.enrichers'],
       plugins: draft['processing.plugins'],
+      transformer: draft['processing.transformer'] || null,
       retention_days: number('processing.retention_days'),
     },
     modeling: { engine: draft['modeling.engine'], athena: draft['modeling.athena'] },
@@ -250,7 +253,8 @@ export function IngestionSection(props) {
 export function ProcessingSection({ plugins, ...props }) {
   const { draft } = props;
   const builtIns = plugins.filter((plugin) => plugin.built_in);
-  const custom = plugins.filter((plugin) => !plugin.built_in);
+  const custom = plugins.filter((plugin) => !plugin.built_in && plugin.kind === 'enrichment');
+  const transformers = plugins.filter((plugin) => plugin.kind === 'transformer');
   // Enrichers the spec names that the plugin list does not (e.g. the list failed to load).
   const enricherItems = [...builtIns, ...draft['processing.enrichers'].filter((id) => !builtIns.some((p) => p.id === id)).map((id) => ({ id }))];
   return (
@@ -264,7 +268,9 @@ export function ProcessingSection({ plugins, ...props }) {
       <TextInput {...props} path="processing.buffer_seconds" label="Buffer (seconds)" type="number" hint="How long to wait for late files before a run (0: none)." />
       <TextInput {...props} path="processing.data_freshness_hours" label="Data freshness (hours)" type="number" hint="Older events are dropped by the ETL." />
       <CheckList {...props} path="processing.enrichers" label="Enrichers" items={enricherItems} idPrefix="enricher" empty="No built-in enrichers." />
-      <CheckList {...props} path="processing.plugins" label="Custom plugins" items={custom} idPrefix="plugin" empty="No custom plugins (add them on the Plugins page)." />
+      <CheckList {...props} path="processing.plugins" label="Custom plugins" items={custom} idPrefix="plugin" empty="No custom enrichment plugins (add them on the Plugins page)." />
+      <Select {...props} path="processing.transformer" label="Transformer" hint="For apps that send bodies in a format of their own (a transformer plugin turns them into events)."
+        options={[['', 'None (the CAoA SDKs\' format)'], ...transformers.map((plugin) => [plugin.id, plugin.id])]} />
       <TextInput {...props} path="processing.retention_days" label="Retention (days)" type="number" />
     </div>
   );
