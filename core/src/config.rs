@@ -282,6 +282,27 @@ pub struct TemporalConfig {
     pub task_queue: String,
     /// Task queue served only by the process that owns the DuckDB warehouse file.
     pub warehouse_task_queue: String,
+    /// Connect with TLS (implied by a client certificate or an API key): a frontend behind a
+    /// TLS load balancer, or Temporal Cloud.
+    #[serde(default)]
+    pub tls: bool,
+    /// The client certificate and its private key, PEM text, for mTLS (Temporal Cloud's
+    /// namespace certificates). When empty, Temporal's own variables
+    /// `TEMPORAL_TLS_CLIENT_CERT_DATA` and `TEMPORAL_TLS_CLIENT_KEY_DATA` are read, which the
+    /// control-plane template sets from Secrets Manager.
+    #[serde(default)]
+    pub tls_client_cert: String,
+    #[serde(default)]
+    pub tls_client_key: String,
+    /// A CA certificate (PEM text) for a frontend whose certificate the system does not trust.
+    #[serde(default)]
+    pub tls_server_ca: String,
+    /// The name the server's certificate is checked against, when not the address's host.
+    #[serde(default)]
+    pub tls_domain: String,
+    /// A Temporal Cloud API key, instead of a client certificate; `TEMPORAL_API_KEY` when empty.
+    #[serde(default)]
+    pub api_key: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -616,6 +637,12 @@ impl Default for Config {
                 namespace: "default".into(),
                 task_queue: "clickstream-etl".into(),
                 warehouse_task_queue: "clickstream-warehouse".into(),
+                tls: false,
+                tls_client_cert: String::new(),
+                tls_client_key: String::new(),
+                tls_server_ca: String::new(),
+                tls_domain: String::new(),
+                api_key: String::new(),
             },
             storage: StorageConfig {
                 url: "file:///var/lib/clickstream/data".into(),

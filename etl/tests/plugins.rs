@@ -95,7 +95,8 @@ fn a_failing_plugin_quarantines_its_batch_and_the_job_goes_on() {
     let mut job = EtlJob::new(settings(vec![misbehaving]), &resources, staging.path(), chrono::Utc::now());
     let failed_batch = [raw_line(&["x1", "x2"], "_page_view", "https://shop.example/"), raw_line(&["x3"], "boom", "https://shop.example/")];
     job.process_batch(&failed_batch, "raw/object-1.gz").unwrap();
-    // The next batch of the same job goes through (every batch gets a fresh instance).
+    // The next batch of the same job goes through: the failure dropped the plugin's instance
+    // and this batch gets a fresh one.
     job.process_batch(&[raw_line(&["ok1"], "_page_view", "https://shop.example/")], "raw/object-2.gz").unwrap();
     let output = job.finish().unwrap();
     assert_eq!((output.counters.events_out, output.counters.quarantined_records, output.counters.quarantined_events), (1, 2, 3));

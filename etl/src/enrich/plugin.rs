@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use clickstream_plugins::{Event, LoadedPlugin, Parameter, PluginError, Value};
+use clickstream_plugins::{Event, LoadedPlugin, Parameter, PluginError, PluginSession, Value};
 
 use super::{EnrichFailure, Enricher};
 use crate::{
@@ -25,14 +25,15 @@ impl std::fmt::Debug for ChainPlugin {
     }
 }
 
-/// Runs one plugin over each batch.
+/// Runs one plugin over each batch, in one instance until a batch fails.
 pub struct PluginEnricher {
     chain_plugin: ChainPlugin,
+    session: Option<PluginSession>,
 }
 
 impl PluginEnricher {
     pub fn new(chain_plugin: ChainPlugin) -> PluginEnricher {
-        PluginEnricher { chain_plugin }
+        PluginEnricher { chain_plugin, session: None }
     }
 }
 
@@ -46,8 +47,16 @@ impl Enricher for PluginEnricher {
             return Ok(());
         }
         let events: Vec<Event> = rows.iter().map(event_of_row).collect();
-        let failure = |reason: PluginError| EnrichFailure { enricher: self.chain_plugin.id.clone(), reason: reason.to_string() };
-        let enrichments = self.chain_plugin.plugin.enrich(&self.chain_plugin.config, &events).map_err(failure)?;
+        let plugin_id = self.chain_plugin.id.clone();
+        let failure = |reason: PluginError| EnrichFailure { enricher: plugin_id.clone(), reason: reason.to_string() };
+        let mut session = match self.session.take() {
+            Some(session) => session,
+            None => self.chain_plugin.plugin.session().map_err(failure)?,
+        };
+        // A failed call drops the session (`?` before it is put back): the next batch gets a
+        // fresh instance.
+        let enrichments = session.enrich(&self.chain_plugin.config, &events).map_err(failure)?;
+        self.session = Some(session);
         for (row, enrichment) in rows.iter_mut().zip(enrichments) {
             set_parameters(row, enrichment.set_parameters).map_err(|reason| failure(PluginError::Malformed(reason)))?;
         }

@@ -8,10 +8,10 @@
 //!   so a plugin that loops forever fails its batch instead of stalling the worker;
 //! - **memory**: the plugin's linear memory is capped, and growing past the cap traps.
 //!
-//! Every call runs in a fresh instance (instantiating a compiled component takes
-//! microseconds), so a plugin that trapped on one batch starts clean on the next and keeps no
-//! state between batches. Components are compiled once per process and kept by the SHA-256
-//! of their bytes ([`PluginRuntime`]).
+//! A job calls a plugin batch after batch in one instance ([`PluginSession`]); after any
+//! failure the instance is dropped and the next batch gets a new one, so a plugin that trapped
+//! on one batch starts clean on the next. Components are compiled once per process and kept
+//! by the SHA-256 of their bytes ([`PluginRuntime`]).
 //!
 //! The ETL adapts its rows to [`Event`] and back (`clickstream_etl::enrich::plugin`); this
 //! crate knows nothing of the ETL's tables.
@@ -131,8 +131,9 @@ impl WasiView for Sandbox {
     }
 }
 
-/// How much of a failing plugin's stderr is kept for the error message.
-const STDERR_BYTES: usize = 64 * 1024;
+/// How much a plugin may write to stderr in one session (kept to explain a failure); writing
+/// more traps, which fails the batch and starts a new session.
+const STDERR_BYTES: usize = 1024 * 1024;
 
 /// Compiles and runs plugins; one per process, shared by every job.
 pub struct PluginRuntime {
@@ -212,17 +213,66 @@ fn wasmparser_is_core_module(bytes: &[u8]) -> bool {
 }
 
 impl LoadedPlugin {
+    /// An instance to call batch after batch (see [`PluginSession`]).
+    pub fn session(self: &Arc<Self>) -> Result<PluginSession, PluginError> {
+        let stderr = MemoryOutputPipe::new(STDERR_BYTES);
+        let wasi = WasiCtx::builder().stdout(SinkOutputStream).stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build();
+        let limits = StoreLimitsBuilder::new().memory_size(self.limits.memory_bytes).trap_on_grow_failure(true).build();
+        let mut store = Store::new(&self.engine, Sandbox { wasi, table: ResourceTable::new(), limits });
+        store.limiter(|sandbox| &mut sandbox.limits);
+        // Instantiating runs the component's start-up code, which also burns fuel.
+        store.set_fuel(self.limits.fuel_per_call).map_err(|error| PluginError::Sandbox(format!("{error:#}")))?;
+        let instance = match &self.instance {
+            Instance::Enricher(pre) => pre.instantiate(&mut store).map(SessionInstance::Enricher),
+            Instance::Transformer(pre) => pre.instantiate(&mut store).map(SessionInstance::Transformer),
+        };
+        let instance = instance.map_err(|error| failure(error, &stderr, 0, self.limits.fuel_per_call, 0, self.limits.memory_bytes))?;
+        Ok(PluginSession { plugin: self.clone(), store, stderr, instance })
+    }
+
+    /// Runs the enricher over one batch in an instance of its own: one enrichment per event,
+    /// in order.
+    pub fn enrich(self: &Arc<Self>, config: &str, events: &[Event]) -> Result<Vec<Enrichment>, PluginError> {
+        self.session()?.enrich(config, events)
+    }
+
+    /// Runs the transformer over one batch in an instance of its own: per request, its events
+    /// as a JSON array text, or the reason that request cannot be transformed.
+    pub fn transform(self: &Arc<Self>, config: &str, requests: &[RawRequest]) -> Result<Vec<Result<String, String>>, PluginError> {
+        self.session()?.transform(config, requests)
+    }
+}
+
+/// One instance of a plugin, called batch after batch by one job. Reusing it saves setting
+/// up the plugin's memory for every batch (with a fresh instance per batch, a quarter of the
+/// time went to page faults).
+/// After any failure the session must be dropped: the next batch gets a new one, so a trap
+/// never leaves a broken instance behind. Each call gets its own fuel budget; the memory limit
+/// holds for the session's life, so a plugin that leaks fails a batch and starts over.
+pub struct PluginSession {
+    plugin: Arc<LoadedPlugin>,
+    store: Store<Sandbox>,
+    stderr: MemoryOutputPipe,
+    instance: SessionInstance,
+}
+
+enum SessionInstance {
+    Enricher(bindings::enricher::Enricher),
+    Transformer(bindings::transformer::Transformer),
+}
+
+impl PluginSession {
+    pub fn plugin(&self) -> &Arc<LoadedPlugin> {
+        &self.plugin
+    }
+
     /// Runs the enricher over one batch: one enrichment per event, in order.
-    pub fn enrich(&self, config: &str, events: &[Event]) -> Result<Vec<Enrichment>, PluginError> {
-        let Instance::Enricher(pre) = &self.instance else {
+    pub fn enrich(&mut self, config: &str, events: &[Event]) -> Result<Vec<Enrichment>, PluginError> {
+        let (fuel, stderr_before) = self.prepare_call(events.len())?;
+        let SessionInstance::Enricher(plugin) = &self.instance else {
             return Err(PluginError::WrongInterface { world: "enricher", reason: "this plugin is a transformer".into() });
         };
-        let (mut store, stderr) = self.store(events.len())?;
-        let fuel = store.get_fuel().unwrap_or_default();
-        let answer = pre
-            .instantiate(&mut store)
-            .and_then(|plugin| plugin.call_enrich(&mut store, config, events))
-            .map_err(|error| self.failure(error, &stderr, fuel, events.len()))?;
+        let answer = plugin.call_enrich(&mut self.store, config, events).map_err(|error| failure(error, &self.stderr, stderr_before, fuel, events.len(), self.plugin.limits.memory_bytes))?;
         let enrichments = answer.map_err(PluginError::Refused)?;
         if enrichments.len() != events.len() {
             return Err(PluginError::Malformed(format!("{} enrichments for {} events", enrichments.len(), events.len())));
@@ -232,12 +282,11 @@ impl LoadedPlugin {
 
     /// Runs the transformer over one batch of requests: per request, its events as a JSON
     /// array text, or the reason that request cannot be transformed.
-    pub fn transform(&self, config: &str, requests: &[RawRequest]) -> Result<Vec<Result<String, String>>, PluginError> {
-        let Instance::Transformer(pre) = &self.instance else {
+    pub fn transform(&mut self, config: &str, requests: &[RawRequest]) -> Result<Vec<Result<String, String>>, PluginError> {
+        let (fuel, stderr_before) = self.prepare_call(requests.len())?;
+        let SessionInstance::Transformer(plugin) = &self.instance else {
             return Err(PluginError::WrongInterface { world: "transformer", reason: "this plugin is an enricher".into() });
         };
-        let (mut store, stderr) = self.store(requests.len())?;
-        let fuel = store.get_fuel().unwrap_or_default();
         // The transformer's bindings have their own copy of the shared types.
         let requests: Vec<bindings::transformer::clickstream::plugin::types::RawRequest> = requests
             .iter()
@@ -249,10 +298,7 @@ impl LoadedPlugin {
                 ingest_time_msec: request.ingest_time_msec,
             })
             .collect();
-        let answer = pre
-            .instantiate(&mut store)
-            .and_then(|plugin| plugin.call_transform(&mut store, config, &requests))
-            .map_err(|error| self.failure(error, &stderr, fuel, requests.len()))?;
+        let answer = plugin.call_transform(&mut self.store, config, &requests).map_err(|error| failure(error, &self.stderr, stderr_before, fuel, requests.len(), self.plugin.limits.memory_bytes))?;
         let transformed = answer.map_err(PluginError::Refused)?;
         if transformed.len() != requests.len() {
             return Err(PluginError::Malformed(format!("{} answers for {} requests", transformed.len(), requests.len())));
@@ -260,30 +306,27 @@ impl LoadedPlugin {
         Ok(transformed)
     }
 
-    /// A fresh store for one call: empty WASI, the memory cap, and the batch's fuel.
-    fn store(&self, items: usize) -> Result<(Store<Sandbox>, MemoryOutputPipe), PluginError> {
-        let stderr = MemoryOutputPipe::new(STDERR_BYTES);
-        let wasi = WasiCtx::builder().stdout(SinkOutputStream).stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false).build();
-        let limits = StoreLimitsBuilder::new().memory_size(self.limits.memory_bytes).trap_on_grow_failure(true).build();
-        let mut store = Store::new(&self.engine, Sandbox { wasi, table: ResourceTable::new(), limits });
-        store.limiter(|sandbox| &mut sandbox.limits);
-        let fuel = self.limits.fuel_per_call.saturating_add(self.limits.fuel_per_item.saturating_mul(items as u64));
-        store.set_fuel(fuel).map_err(|error| PluginError::Sandbox(format!("{error:#}")))?;
-        Ok((store, stderr))
+    /// The call's fuel, and where its stderr starts.
+    fn prepare_call(&mut self, items: usize) -> Result<(u64, usize), PluginError> {
+        let limits = self.plugin.limits;
+        let fuel = limits.fuel_per_call.saturating_add(limits.fuel_per_item.saturating_mul(items as u64));
+        self.store.set_fuel(fuel).map_err(|error| PluginError::Sandbox(format!("{error:#}")))?;
+        Ok((fuel, self.stderr.contents().len()))
     }
+}
 
-    /// Names what went wrong inside a call.
-    fn failure(&self, error: wasmtime::Error, stderr: &MemoryOutputPipe, fuel: u64, items: usize) -> PluginError {
-        if let Some(Trap::OutOfFuel) = error.downcast_ref::<Trap>() {
-            return PluginError::OutOfFuel { fuel, items };
-        }
-        let reason = format!("{error:#}");
-        if reason.contains("forcing trap when growing memory") || reason.contains("forcing a memory growth failure") {
-            return PluginError::OutOfMemory { limit_bytes: self.limits.memory_bytes };
-        }
-        let stderr = String::from_utf8_lossy(&stderr.contents()).into_owned();
-        PluginError::Trapped { reason, stderr }
+/// Names what went wrong inside a call.
+fn failure(error: wasmtime::Error, stderr: &MemoryOutputPipe, stderr_before: usize, fuel: u64, items: usize, memory_bytes: usize) -> PluginError {
+    if let Some(Trap::OutOfFuel) = error.downcast_ref::<Trap>() {
+        return PluginError::OutOfFuel { fuel, items };
     }
+    let reason = format!("{error:#}");
+    if reason.contains("forcing trap when growing memory") || reason.contains("forcing a memory growth failure") {
+        return PluginError::OutOfMemory { limit_bytes: memory_bytes };
+    }
+    let written = stderr.contents();
+    let stderr = String::from_utf8_lossy(written.get(stderr_before..).unwrap_or_default()).into_owned();
+    PluginError::Trapped { reason, stderr }
 }
 
 pub mod build;

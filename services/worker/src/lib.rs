@@ -33,7 +33,7 @@ use clickstream_workflows::{
     types::{CatalogInput, ClearExpiredInput, EtlInput, ScanMetadataInput},
 };
 use temporalio_client::{
-    Client, ClientOptions, Connection, ConnectionOptions,
+    Client, ClientOptions, ClientTlsOptions, Connection, ConnectionOptions, TlsOptions,
     schedules::{CreateScheduleOptions, ScheduleAction, ScheduleOverlapPolicy, ScheduleSpec},
 };
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
@@ -48,6 +48,9 @@ pub enum WorkerError {
     /// The server did not answer within the connect deadline: start it, or retry later.
     #[error("cannot connect to Temporal at {address} (is the server running?): {reason}")]
     Connect { address: String, reason: String },
+    /// The TLS settings do not go together; retrying does not help.
+    #[error("Temporal TLS settings: {0}")]
+    InvalidTls(String),
     #[error("cannot create or update the schedule `{schedule_id}`: {reason}")]
     Schedule { schedule_id: String, reason: String },
     #[error("cannot create the Temporal worker for task queue `{task_queue}`: {reason}")]
@@ -56,13 +59,50 @@ pub enum WorkerError {
     Runtime(String),
 }
 
+/// How the configuration asks to reach Temporal: plain, TLS, mTLS with a client certificate
+/// (Temporal Cloud, self-hosted frontends that require it) or TLS with an API key. `env` looks
+/// up Temporal's own variables for what the configuration leaves empty.
+pub fn connection_options(temporal: &clickstream_core::config::TemporalConfig, env: impl Fn(&str) -> Option<String>) -> Result<ConnectionOptions, WorkerError> {
+    let address = temporal.address.clone();
+    let url = url::Url::parse(&address).map_err(|error| WorkerError::InvalidAddress { address: address.clone(), reason: error.to_string() })?;
+    let or_env = |configured: &str, variable: &str| if configured.is_empty() { env(variable).filter(|value| !value.is_empty()) } else { Some(configured.to_string()) };
+    let client_cert = or_env(&temporal.tls_client_cert, "TEMPORAL_TLS_CLIENT_CERT_DATA");
+    let client_key = or_env(&temporal.tls_client_key, "TEMPORAL_TLS_CLIENT_KEY_DATA");
+    let api_key = or_env(&temporal.api_key, "TEMPORAL_API_KEY");
+    let client_tls = match (client_cert, client_key) {
+        (Some(cert), Some(key)) => Some(ClientTlsOptions::builder().client_cert(cert.into_bytes()).client_private_key(key.into_bytes()).build()),
+        (None, None) => None,
+        (Some(_), None) => return Err(WorkerError::InvalidTls("a client certificate needs its key: set temporal.tls_client_key (or TEMPORAL_TLS_CLIENT_KEY_DATA)".into())),
+        (None, Some(_)) => return Err(WorkerError::InvalidTls("a client key needs its certificate: set temporal.tls_client_cert (or TEMPORAL_TLS_CLIENT_CERT_DATA)".into())),
+    };
+    for (name, pem) in [("temporal.tls_server_ca", temporal.tls_server_ca.as_str())] {
+        if !pem.is_empty() && !pem.contains("-----BEGIN") {
+            return Err(WorkerError::InvalidTls(format!("{name} must be PEM text (-----BEGIN CERTIFICATE-----…), not a path")));
+        }
+    }
+    let tls_wanted = temporal.tls || client_tls.is_some() || !temporal.tls_server_ca.is_empty() || !temporal.tls_domain.is_empty();
+    let mut url = url;
+    if (tls_wanted || api_key.is_some()) && url.scheme() == "http" {
+        // The gRPC transport only speaks TLS to https:// addresses; Temporal Cloud's are given
+        // as host:port, so the scheme of a TLS connection is not left to the user to get right.
+        url.set_scheme("https").expect("http and https are both special schemes");
+    }
+    let tls_options = tls_wanted.then(|| {
+        TlsOptions::builder()
+            .maybe_client_tls_options(client_tls)
+            .maybe_server_root_ca_cert((!temporal.tls_server_ca.is_empty()).then(|| temporal.tls_server_ca.clone().into_bytes()))
+            .maybe_domain((!temporal.tls_domain.is_empty()).then(|| temporal.tls_domain.clone()))
+            .build()
+    });
+    Ok(ConnectionOptions::new(url).identity(format!("clickstream@{}", std::process::id())).maybe_tls_options(tls_options).maybe_api_key(api_key).build())
+}
+
 /// Connects to Temporal, retrying for up to `patience` (the dev server may still be starting).
 pub async fn connect(config: &Config, patience: Duration) -> Result<Client, WorkerError> {
     let address = config.temporal.address.clone();
-    let url = url::Url::parse(&address).map_err(|error| WorkerError::InvalidAddress { address: address.clone(), reason: error.to_string() })?;
     let deadline = tokio::time::Instant::now() + patience;
     loop {
-        let options = ConnectionOptions::new(url.clone()).identity(format!("clickstream@{}", std::process::id())).build();
+        let options = connection_options(&config.temporal, |variable| std::env::var(variable).ok())?;
         match Connection::connect(options).await {
             Ok(connection) => {
                 let client = Client::new(connection, ClientOptions::new(config.temporal.namespace.clone()).build())
