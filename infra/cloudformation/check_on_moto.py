@@ -331,7 +331,11 @@ class Checker:
                 {"CLICKSTREAM_CONSOLE__OIDC__ENABLED": "true", "CLICKSTREAM_CONSOLE__OIDC__ISSUER": "https://login.example.com/realms/shop", "CLICKSTREAM_CONSOLE__OIDC__CLIENT_ID": "clickstream-console",
                  "CLICKSTREAM_CONSOLE__OIDC__ROLES_CLAIM": "realm_access.roles", "CLICKSTREAM_TEMPORAL__NAMESPACE": "ns.acct", "CLICKSTREAM_CONSOLE__TEMPORAL_UI_URL": "https://cloud.temporal.io"},
                 cloud_oidc,
-                lambda config: self.expect(config["control"]["stack_parameters"]["ingestion"]["SubnetIds"] == ",".join(public), "the collectors get the load balancer subnets"),
+                lambda config: (
+                    self.expect(config["control"]["stack_parameters"]["ingestion"]["SubnetIds"] == ",".join(public), "the collectors get the load balancer subnets"),
+                    self.expect(config["control"]["stack_parameters"]["processing"]["TemporalTlsCertSecretArn"] == f"{secret}-cert-AbCdEf"
+                                and config["control"]["stack_parameters"]["processing"]["TemporalTlsKeySecretArn"] == f"{secret}-key-AbCdEf", "the pipelines' workers get the Temporal Cloud certificate"),
+                ),
             ),
             (
                 {"AuthMode": "cognito", "CertificateArn": certificate, "ConsoleDomainName": "console.example.com", "CognitoDomainPrefix": "clickstream-check", "TemporalNamespace": "clickstream"},
@@ -397,7 +401,9 @@ class Checker:
             ("ingestion", {"SinkType": "kinesis", "KinesisShardCount": "2", "DataBucketName": "clickstream-check-data", "AppIds": "web_app,ios_app"}, ["KinesisStreamName"]),
             ("ingestion", {"SinkType": "kafka", "KafkaTopic": "events", "KafkaBrokers": "b-1.msk:9092,b-2.msk:9092", "DataBucketName": "clickstream-check-data", "EnableAutoScaling": "false"}, []),
             ("ingestion", {"VpcId": vpc, "SubnetIds": ",".join(subnets), "IngestDomainName": "collect.example.com", "DesiredCount": "2", "CorsAllowedOrigins": "https://shop.example.com,https://*.example.com"}, []),
-            ("processing", {"DataBucketName": f"clickstream-{project.replace('_', '-')}-data", "AppIds": "web_app", "TemporalAddress": "https://ns.tmprl.cloud:7233"}, []),
+            ("processing", {"DataBucketName": f"clickstream-{project.replace('_', '-')}-data", "AppIds": "web_app", "TemporalAddress": "https://ns.tmprl.cloud:7233",
+                            "TemporalTlsCertSecretArn": f"arn:aws:secretsmanager:{self.cf.meta.region_name}:123456789012:secret:clickstream/temporal-client-cert-AbCdEf",
+                            "TemporalTlsKeySecretArn": f"arn:aws:secretsmanager:{self.cf.meta.region_name}:123456789012:secret:clickstream/temporal-client-key-AbCdEf"}, []),
             ("processing", {"VpcId": vpc, "SubnetIds": ",".join(subnets), "WorkerCount": "2"}, []),
             ("modeling", {"Engine": "redshift", "RedshiftWorkgroupName": "clickstream", "DataBucketName": "clickstream-check-data", "EnableAthena": "true"}, ["RedshiftCopyRoleArn", "GlueDatabaseName"]),
             ("modeling", {"Engine": "redshift", "CreateRedshiftServerless": "true"}, ["RedshiftWorkgroupName"]),
