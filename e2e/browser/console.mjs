@@ -18,6 +18,9 @@ const consoleUrl = required('CONSOLE_URL').replace(/\/+$/, '');
 const login = required('LOGIN');
 const projectId = required('PROJECT_ID');
 const appId = required('APP_ID');
+// A custom enricher plugin's component (the page-category example), uploaded on the Plugins
+// page and ticked in the wizard.
+const pluginModule = required('PLUGIN_MODULE');
 const eventTotal = Number(process.env.EVENTS || 5);
 const timeoutSeconds = Number(process.env.TIMEOUT_SECONDS || 240);
 startBudget(timeoutSeconds);
@@ -105,6 +108,33 @@ try {
   }
   log(`app ${appId} sends to ${endpoint}`);
 
+  // 3b. Register a custom plugin and upload its module: a core module is refused with the
+  // server's reason, the component is taken and its digest shown.
+  step('3b plugin');
+  await page.locator('#nav-plugins').click();
+  await expectOrError(page, 'the new plugin form', '#new-plugin-form');
+  await page.locator('#new-plugin-id').fill('page_category');
+  await page.locator('#new-plugin-kind').selectOption('enrichment');
+  await page.locator('#new-plugin-config').fill('/products=product');
+  await page.locator('#create-plugin').click();
+  const pluginRow = '[data-plugin-id="page_category"]';
+  await expectOrError(page, 'the plugin in the list', pluginRow);
+  await page.locator('#upload-module-page_category').setInputFiles({ name: 'core.wasm', mimeType: 'application/wasm', buffer: Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]) });
+  const refusal = await until('the refused upload\'s reason', async () => {
+    const shown = await page.locator('.error').allTextContents();
+    return shown.find((text) => text.includes('core WebAssembly module'));
+  }, { timeout: 20000 });
+  log(`core module refused: ${refusal.slice(0, 120)}`);
+  await page.locator('#upload-module-page_category').setInputFiles(pluginModule);
+  const digest = await until('the uploaded module\'s digest', async () => {
+    const row = (await textOf(page, pluginRow)) || '';
+    return row.includes('no module yet') ? null : row.match(/[0-9a-f]{12}/)?.[0];
+  }, { timeout: 30000 });
+  log(`plugin module uploaded: ${digest}`);
+  // Back to the app's page, where the pipeline wizard starts from the project link.
+  await page.goto(`${consoleUrl}/apps/${encodeURIComponent(appId)}`);
+  await expectOrError(page, 'the app page', '#app-endpoint');
+
   // 4. Create the pipeline with the wizard; an interval of 0 must be refused first.
   step('4 pipeline wizard');
   await page.locator(`a[href="/projects/${projectId}"]`).first().click();
@@ -122,6 +152,7 @@ try {
   if (!(await page.locator('#wizard-step-title[data-step=processing]').isVisible())) fail('the wizard moved on with an interval of 0');
   log(`interval 0 refused: ${await textOf(page, '#processing-schedule-interval-seconds-error')}`);
   await page.locator('#processing-schedule-interval-seconds').fill('10');
+  await page.locator('#plugin-page_category').check();
   await page.locator('#wizard-next').click();
   await atStep('modeling');
   await page.locator('#modeling-engine').selectOption('duckdb');
@@ -130,7 +161,9 @@ try {
   await page.locator('#reporting-enabled').check();
   await page.locator('#wizard-next').click();
   await atStep('review');
-  log(`spec: ${(await textOf(page, '#review-spec')).replace(/\s+/g, ' ')}`);
+  const reviewedSpec = (await textOf(page, '#review-spec')).replace(/\s+/g, ' ');
+  log(`spec: ${reviewedSpec}`);
+  if (!reviewedSpec.includes('page_category')) fail('the reviewed spec does not run the plugin');
   await page.locator('#wizard-create').click();
   await expectOrError(page, 'the pipeline page', '#pipeline-phase');
   log(`pipeline created: ${page.url()}`);

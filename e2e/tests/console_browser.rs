@@ -2,7 +2,8 @@
 //! (npm `oidc-provider`, e2e/oidc/issuer.mjs: authorization code + PKCE, `roles` in the ID
 //! token), `clickstream dev` with OIDC on and the built console (CLICKSTREAM_CONSOLE__WEB_DIR),
 //! and the Temporal dev server. e2e/browser/console.mjs signs in, creates a project, an app
-//! and a pipeline through the UI, waits for the lifecycle workflow to make it active, sends
+//! and a pipeline through the UI (with a custom plugin uploaded on the Plugins page and ticked
+//! in the wizard), waits for the lifecycle workflow to make it active, sends
 //! events to the app's endpoint and waits for the console to count them.
 
 use std::{
@@ -83,6 +84,8 @@ fn a_user_signs_in_creates_a_pipeline_in_the_console_and_sees_its_events_counted
         &format!("[console.oidc]\nenabled = true\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nroles_claim = \"roles\"\n", issuer.url),
     );
 
+    // The page-category example, built into a component, for the Plugins page's upload.
+    let plugin_module = clickstream_plugins::build::build_plugin_crate(&clickstream_plugins::build::plugin_crate_dir("examples/page-category")).unwrap_or_else(|error| panic!("{error}"));
     let artifacts = std::env::var("CLICKSTREAM_TEST_ARTIFACTS").map(PathBuf::from).unwrap_or_else(|_| directory.path().join("artifacts"));
     let started = Instant::now();
     let output = Command::new("node")
@@ -91,6 +94,7 @@ fn a_user_signs_in_creates_a_pipeline_in_the_console_and_sees_its_events_counted
         .env("LOGIN", "admin-user")
         .env("PROJECT_ID", "shop")
         .env("APP_ID", "shop_web")
+        .env("PLUGIN_MODULE", &plugin_module)
         .env("EVENTS", "5")
         .env("TIMEOUT_SECONDS", "240")
         .env("ARTIFACTS_DIR", &artifacts)
