@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use clickstream_plugins::RawRequest;
 use crate::{
     custom_parameters::CustomParameters,
-    enrich::{Enricher, EnricherKind, EnrichmentResources, plugin::{ChainPlugin, PluginEnricher}},
+    enrich::{Enricher, EnricherKind, EnrichmentResources, plugin::{ChainPlugin, PluginCaller, PluginEnricher}},
     output::{OutputError, PartitionKey, PartitionedWriter, WrittenFile, utc_day_of as day_of},
     raw_record::{DecodedRecord, java_instant_text},
     rows::{EventRow, ItemRow},
@@ -160,7 +160,7 @@ impl NdjsonFile {
 /// events in their place. A request the plugin refuses is quarantined with its reason; when
 /// the plugin fails the whole batch, every request of it is.
 fn transform_bodies<'l>(
-    transformer: &ChainPlugin,
+    transformer: &mut PluginCaller,
     records: Vec<(&'l String, DecodedRecord<'l>)>,
     input_name: &str,
     counters: &mut QualityCounters,
@@ -183,12 +183,13 @@ fn transform_bodies<'l>(
         counters.quarantined_records += 1;
         quarantined.push(Quarantined { reason, input: input_name.to_string(), event_index: None, original: line.to_string() });
     };
-    let answers = match transformer.plugin.transform(&transformer.config, &requests) {
+    let plugin_id = transformer.chain_plugin.id.clone();
+    let answers = match transformer.call(|session, config| session.transform(config, &requests)) {
         Ok(answers) => answers,
         Err(failure) => {
-            tracing::warn!(%failure, plugin = %transformer.id, requests = records.len(), input = input_name, "quarantining a batch a transformer plugin failed");
+            tracing::warn!(%failure, plugin = %plugin_id, requests = records.len(), input = input_name, "quarantining a batch a transformer plugin failed");
             for (line, _) in &records {
-                quarantine(line, format!("transformer plugin `{}` failed the batch: {failure}", transformer.id));
+                quarantine(line, format!("transformer plugin `{plugin_id}` failed the batch: {failure}"));
             }
             return Vec::new();
         }
@@ -202,7 +203,7 @@ fn transform_bodies<'l>(
                 Some((line, record))
             }
             Err(reason) => {
-                quarantine(line, format!("transformer plugin `{}` refused the request: {reason}", transformer.id));
+                quarantine(line, format!("transformer plugin `{plugin_id}` refused the request: {reason}"));
                 None
             }
         })
@@ -211,6 +212,8 @@ fn transform_bodies<'l>(
 
 pub struct EtlJob {
     settings: JobSettings,
+    /// The transformer plugin, kept in one instance for the job like the enricher plugins.
+    transformer: Option<PluginCaller>,
     chain: Vec<Box<dyn Enricher>>,
     context: BatchContext,
     staging: PathBuf,
@@ -233,6 +236,7 @@ impl EtlJob {
             created_time_micros: now.timestamp_micros(),
         };
         EtlJob {
+            transformer: settings.transformer.clone().map(PluginCaller::new),
             chain: resources.chain(&settings.enrichers).into_iter().chain(settings.plugins.iter().map(|plugin| -> Box<dyn Enricher> { Box::new(PluginEnricher::new(plugin.clone())) })).collect(),
             writer: PartitionedWriter::new(staging, &settings.job_id),
             users_file: NdjsonFile::new(staging.join(USERS_FILE)),
@@ -331,9 +335,9 @@ impl EtlJob {
             }
         }
         self.phases.decode += lap(&mut clock);
-        if let Some(transformer) = &self.settings.transformer {
+        if let Some(transformer) = &mut self.transformer {
             records = transform_bodies(transformer, records, input_name, &mut self.counters, &mut quarantined);
-            *self.phases.enrich.entry(transformer.id.clone()).or_default() += lap(&mut clock);
+            *self.phases.enrich.entry(transformer.chain_plugin.id.clone()).or_default() += lap(&mut clock);
         }
         let mut rows: Vec<EventRow<'_>> = Vec::with_capacity(records.len() * 10);
         for (line, record) in &records {

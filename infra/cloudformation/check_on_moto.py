@@ -374,14 +374,7 @@ class Checker:
             ecs = self.client("ecs")
             revisions = {role: ecs.describe_task_definition(taskDefinition=f"{name}-{role}")["taskDefinition"]["revision"] for role in ("console", "worker")}
             self.expect(revisions == {"console": 2, "worker": 2}, f"new task definition revisions ({revisions})")
-            current = self.cf.describe_stacks(StackName=stack_id)["Stacks"][0]["Parameters"]
-            try:
-                self.cf.update_stack(StackName=stack_id, TemplateBody=template_body(CONTROL_PLANE), Parameters=[{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True} for p in current], Capabilities=CAPABILITIES)
-                raise CheckFailed("an update without changes was accepted")
-            except botocore.exceptions.ClientError as error:
-                code, message, http = error_of(error)
-                print(f"   update without changes: HTTP {http} {code}: {message}")
-                self.expect(code == "ValidationError" and message == "No updates are to be performed.", "ValidationError 'No updates are to be performed.'")
+            self.expect_no_op_update_refused(stack_id, CONTROL_PLANE)
         finally:
             self.delete(stack_id, name)
 
@@ -420,6 +413,17 @@ class Checker:
             finally:
                 self.delete(stack_id, label)
 
+    def expect_no_op_update_refused(self, stack_id, template):
+        """Every parameter again with its current value: CloudFormation must refuse the update."""
+        current = self.cf.describe_stacks(StackName=stack_id)["Stacks"][0]["Parameters"]
+        try:
+            self.cf.update_stack(StackName=stack_id, TemplateBody=template_body(template), Parameters=[{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True} for p in current], Capabilities=CAPABILITIES)
+            raise CheckFailed("an update without changes was accepted")
+        except botocore.exceptions.ClientError as error:
+            code, message, http = error_of(error)
+            print(f"   update without changes: HTTP {http} {code}: {message}")
+            self.expect(code == "ValidationError" and message == "No updates are to be performed.", "ValidationError 'No updates are to be performed.'")
+
     def update(self, stack_id, template, parameters, label):
         self.started = time.monotonic()
         self.cf.update_stack(
@@ -445,14 +449,7 @@ class Checker:
             self.update(stack_id, "processing", {**common, "EtlIntervalSeconds": "900", "RetentionDays": "30", "WorkerImage": "clickstream:v2"}, "EtlIntervalSeconds=900 RetentionDays=30 WorkerImage=clickstream:v2")
             self.expect("etl_interval_seconds = 900" in config("processing") and "retention_days = 30" in config("processing"), "the worker's settings follow")
             # Every parameter again, with its current value: nothing changes.
-            current = self.cf.describe_stacks(StackName=stack_id)["Stacks"][0]["Parameters"]
-            try:
-                self.cf.update_stack(StackName=stack_id, TemplateBody=template_body("processing"), Parameters=[{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True} for p in current], Capabilities=CAPABILITIES)
-                raise CheckFailed("an update without changes was accepted")
-            except botocore.exceptions.ClientError as error:
-                code, message, http = error_of(error)
-                print(f"   update without changes: HTTP {http} {code}: {message}")
-                self.expect(code == "ValidationError" and message == "No updates are to be performed.", "ValidationError 'No updates are to be performed.'")
+            self.expect_no_op_update_refused(stack_id, "processing")
         finally:
             self.delete(stack_id, f"{base}-processing-update")
 

@@ -25,21 +25,45 @@ impl std::fmt::Debug for ChainPlugin {
     }
 }
 
-/// Runs one plugin over each batch, in one instance until a batch fails.
-pub struct PluginEnricher {
-    chain_plugin: ChainPlugin,
+/// A plugin and the instance one job calls it in, batch after batch (enricher or transformer
+/// alike). A failed call drops the instance, so the next batch gets a fresh one.
+pub struct PluginCaller {
+    pub chain_plugin: ChainPlugin,
     session: Option<PluginSession>,
+}
+
+impl PluginCaller {
+    pub fn new(chain_plugin: ChainPlugin) -> PluginCaller {
+        PluginCaller { chain_plugin, session: None }
+    }
+
+    /// Calls the plugin with its registered configuration, in the kept instance or a new one.
+    pub fn call<T>(&mut self, call: impl FnOnce(&mut PluginSession, &str) -> Result<T, PluginError>) -> Result<T, PluginError> {
+        let mut session = match self.session.take() {
+            Some(session) => session,
+            None => self.chain_plugin.plugin.session()?,
+        };
+        // `?` returns before the session is put back: a failure drops it.
+        let answer = call(&mut session, &self.chain_plugin.config)?;
+        self.session = Some(session);
+        Ok(answer)
+    }
+}
+
+/// Runs one enricher plugin over each batch.
+pub struct PluginEnricher {
+    caller: PluginCaller,
 }
 
 impl PluginEnricher {
     pub fn new(chain_plugin: ChainPlugin) -> PluginEnricher {
-        PluginEnricher { chain_plugin, session: None }
+        PluginEnricher { caller: PluginCaller::new(chain_plugin) }
     }
 }
 
 impl Enricher for PluginEnricher {
     fn name(&self) -> &str {
-        &self.chain_plugin.id
+        &self.caller.chain_plugin.id
     }
 
     fn enrich(&mut self, rows: &mut [EventRow<'_>]) -> Result<(), EnrichFailure> {
@@ -47,16 +71,9 @@ impl Enricher for PluginEnricher {
             return Ok(());
         }
         let events: Vec<Event> = rows.iter().map(event_of_row).collect();
-        let plugin_id = self.chain_plugin.id.clone();
+        let plugin_id = self.caller.chain_plugin.id.clone();
         let failure = |reason: PluginError| EnrichFailure { enricher: plugin_id.clone(), reason: reason.to_string() };
-        let mut session = match self.session.take() {
-            Some(session) => session,
-            None => self.chain_plugin.plugin.session().map_err(failure)?,
-        };
-        // A failed call drops the session (`?` before it is put back): the next batch gets a
-        // fresh instance.
-        let enrichments = session.enrich(&self.chain_plugin.config, &events).map_err(failure)?;
-        self.session = Some(session);
+        let enrichments = self.caller.call(|session, config| session.enrich(config, &events)).map_err(failure)?;
         for (row, enrichment) in rows.iter_mut().zip(enrichments) {
             set_parameters(row, enrichment.set_parameters).map_err(|reason| failure(PluginError::Malformed(reason)))?;
         }

@@ -190,7 +190,7 @@ impl PluginRuntime {
         if let Some(loaded) = self.compiled.lock().expect("the plugin cache lock is not poisoned").get(&cache_key) {
             return Ok(loaded.clone());
         }
-        if wasmparser_is_core_module(bytes) {
+        if is_core_module(bytes) {
             return Err(PluginError::NotAComponent("this is a core WebAssembly module; plugins are components (build for wasm32-wasip2, or wrap the module with `wasm-tools component new`)".into()));
         }
         let component = Component::new(&self.engine, bytes).map_err(|error| PluginError::NotAComponent(format!("{error:#}")))?;
@@ -208,7 +208,7 @@ impl PluginRuntime {
 
 /// A core module starts with the magic and version 1; a component with the magic and a
 /// different version/layer word. Telling them apart first gives a useful message.
-fn wasmparser_is_core_module(bytes: &[u8]) -> bool {
+fn is_core_module(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && bytes[0..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
 }
 

@@ -75,10 +75,8 @@ pub fn connection_options(temporal: &clickstream_core::config::TemporalConfig, e
         (Some(_), None) => return Err(WorkerError::InvalidTls("a client certificate needs its key: set temporal.tls_client_key (or TEMPORAL_TLS_CLIENT_KEY_DATA)".into())),
         (None, Some(_)) => return Err(WorkerError::InvalidTls("a client key needs its certificate: set temporal.tls_client_cert (or TEMPORAL_TLS_CLIENT_CERT_DATA)".into())),
     };
-    for (name, pem) in [("temporal.tls_server_ca", temporal.tls_server_ca.as_str())] {
-        if !pem.is_empty() && !pem.contains("-----BEGIN") {
-            return Err(WorkerError::InvalidTls(format!("{name} must be PEM text (-----BEGIN CERTIFICATE-----…), not a path")));
-        }
+    if !temporal.tls_server_ca.is_empty() && !temporal.tls_server_ca.contains("-----BEGIN") {
+        return Err(WorkerError::InvalidTls("temporal.tls_server_ca must be PEM text (-----BEGIN CERTIFICATE-----…), not a path".into()));
     }
     let tls_wanted = temporal.tls || client_tls.is_some() || !temporal.tls_server_ca.is_empty() || !temporal.tls_domain.is_empty();
     let mut url = url;
