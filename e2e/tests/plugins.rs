@@ -74,6 +74,9 @@ async fn a_user_builds_uploads_and_enables_an_enricher_plugin() {
     assert_eq!(refused.status().as_u16(), 400);
     let reason: Value = refused.json().await.unwrap();
     assert!(reason["error"].as_str().unwrap().contains("core WebAssembly module"), "{reason}");
+    let empty = upload(Vec::new()).await.unwrap();
+    assert_eq!(empty.status().as_u16(), 400, "an empty body");
+    assert_eq!(upload(vec![0u8; 33 * 1024 * 1024]).await.unwrap().status().as_u16(), 413, "over the 32 MiB limit");
     let uploaded = upload(module.clone()).await.unwrap();
     assert_eq!(uploaded.status().as_u16(), 200);
     let plugin: Value = uploaded.json().await.unwrap();
