@@ -85,6 +85,25 @@ fn plugin_parameters_reach_event_v2_after_the_built_in_enrichers() {
 }
 
 #[test]
+fn a_plugin_gets_only_the_fields_it_declared() {
+    let runtime = PluginRuntime::new(PluginLimits::default()).unwrap();
+    let resources = EnrichmentResources::from_parts(None, None, TrafficRuleBook::defaults_only());
+    let run = |config: &str| {
+        let staging = tempfile::tempdir().unwrap();
+        let plugin = ChainPlugin { id: "misbehaving".into(), plugin: loaded(&runtime, "tests/misbehaving"), config: config.into() };
+        let mut job = EtlJob::new(settings(vec![plugin]), &resources, staging.path(), chrono::Utc::now());
+        job.process_batch(&[raw_line(&["a"], "_page_view", "https://shop.example/cart")], "input").unwrap();
+        let written = custom_parameters_written(&job.finish().unwrap().staging);
+        let parameters: serde_json::Value = serde_json::from_str(written["a"].as_deref().unwrap()).unwrap();
+        parameters["plugin_saw"].as_str().unwrap().to_string()
+    };
+    // Declaring only the page URL: the event name is not sent.
+    assert_eq!(run("page-url-only"), "-|https://shop.example/cart");
+    // Declaring every field (this plugin's default): the event name is there.
+    assert_eq!(run(""), "_page_view");
+}
+
+#[test]
 fn a_failing_plugin_quarantines_its_batch_and_the_job_goes_on() {
     let runtime = PluginRuntime::new(PluginLimits::default()).unwrap();
     let resources = EnrichmentResources::from_parts(None, None, TrafficRuleBook::defaults_only());

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use clickstream_plugins::{Event, LoadedPlugin, Parameter, PluginError, PluginSession, Value};
+use clickstream_plugins::{Event, EventField, LoadedPlugin, Parameter, PluginError, PluginSession, ReadFields, Value};
 
 use super::{EnrichFailure, Enricher};
 use crate::{
@@ -53,11 +53,14 @@ impl PluginCaller {
 /// Runs one enricher plugin over each batch.
 pub struct PluginEnricher {
     caller: PluginCaller,
+    /// The fields the plugin declared it reads, asked once per job (its configuration does not
+    /// change within a job).
+    read_fields: Option<ReadFields>,
 }
 
 impl PluginEnricher {
     pub fn new(chain_plugin: ChainPlugin) -> PluginEnricher {
-        PluginEnricher { caller: PluginCaller::new(chain_plugin) }
+        PluginEnricher { caller: PluginCaller::new(chain_plugin), read_fields: None }
     }
 }
 
@@ -70,9 +73,16 @@ impl Enricher for PluginEnricher {
         if rows.is_empty() {
             return Ok(());
         }
-        let events: Vec<Event> = rows.iter().map(event_of_row).collect();
         let plugin_id = self.caller.chain_plugin.id.clone();
         let failure = |reason: PluginError| EnrichFailure { enricher: plugin_id.clone(), reason: reason.to_string() };
+        let read_fields = match self.read_fields {
+            Some(read_fields) => read_fields,
+            None => {
+                let read_fields = self.caller.call(|session, config| session.reads(config)).map_err(failure)?;
+                *self.read_fields.insert(read_fields)
+            }
+        };
+        let events: Vec<Event> = rows.iter().map(|row| event_of_row(row, &read_fields)).collect();
         let enrichments = self.caller.call(|session, config| session.enrich(config, &events)).map_err(failure)?;
         for (row, enrichment) in rows.iter_mut().zip(enrichments) {
             set_parameters(row, enrichment.set_parameters).map_err(|reason| failure(PluginError::Malformed(reason)))?;
@@ -81,28 +91,33 @@ impl Enricher for PluginEnricher {
     }
 }
 
-/// What the plugin sees of a row.
-fn event_of_row(row: &EventRow<'_>) -> Event {
+/// What the plugin sees of a row: the fields it reads, the others `none`.
+fn event_of_row(row: &EventRow<'_>, read_fields: &ReadFields) -> Event {
     let sdk = &row.sdk;
     let attributes = sdk.attributes.as_ref();
-    let owned = |text: Option<&std::borrow::Cow<'_, str>>| text.map(|text| text.to_string());
+    let reads = |field: EventField| read_fields.contains(field);
+    let optional = |field: EventField, value: Option<&str>| if reads(field) { value.map(str::to_string) } else { None };
+    let attribute = |field: EventField, pick: for<'a> fn(&'a crate::sdk_event::SdkAttributes<'a>) -> Option<&'a std::borrow::Cow<'a, str>>| {
+        optional(field, attributes.and_then(pick).map(|value| value.as_ref()))
+    };
     Event {
-        event_id: sdk.event_id.to_string(),
-        event_name: sdk.event_name.to_string(),
-        app_id: sdk.app_id.to_string(),
-        platform: owned(sdk.platform.as_ref()),
-        event_time_msec: row.event_time_msec,
-        user_pseudo_id: sdk.user_pseudo_id.as_deref().unwrap_or_default().to_string(),
-        user_id: row.user_id().map(str::to_string),
-        session_id: owned(attributes.and_then(|attributes| attributes.session_id.as_ref())),
-        page_url: owned(attributes.and_then(|attributes| attributes.page_url.as_ref())),
-        page_referrer: owned(attributes.and_then(|attributes| attributes.page_referrer.as_ref())),
-        page_title: owned(attributes.and_then(|attributes| attributes.page_title.as_ref())),
-        screen_name: owned(attributes.and_then(|attributes| attributes.screen_name.as_ref())),
-        user_agent: owned(row.record.ua.as_ref()),
-        client_ip: row.record.first_ip().map(str::to_string),
-        geo_country: row.geo.as_ref().and_then(|geo| geo.country.clone()),
-        custom_parameters: row.custom_parameters.entries.iter().map(|(name, value)| Parameter { name: name.clone(), value: value_of_parameter(value) }).collect(),
+        event_id: optional(EventField::EventId, Some(&sdk.event_id)),
+        event_name: optional(EventField::EventName, Some(&sdk.event_name)),
+        app_id: optional(EventField::AppId, Some(&sdk.app_id)),
+        platform: optional(EventField::Platform, sdk.platform.as_deref()),
+        event_time_msec: reads(EventField::EventTimeMsec).then_some(row.event_time_msec),
+        user_pseudo_id: optional(EventField::UserPseudoId, Some(sdk.user_pseudo_id.as_deref().unwrap_or_default())),
+        user_id: optional(EventField::UserId, row.user_id()),
+        session_id: attribute(EventField::SessionId, |attributes| attributes.session_id.as_ref()),
+        page_url: attribute(EventField::PageUrl, |attributes| attributes.page_url.as_ref()),
+        page_referrer: attribute(EventField::PageReferrer, |attributes| attributes.page_referrer.as_ref()),
+        page_title: attribute(EventField::PageTitle, |attributes| attributes.page_title.as_ref()),
+        screen_name: attribute(EventField::ScreenName, |attributes| attributes.screen_name.as_ref()),
+        user_agent: optional(EventField::UserAgent, row.record.ua.as_deref()),
+        client_ip: optional(EventField::ClientIp, row.record.first_ip()),
+        geo_country: optional(EventField::GeoCountry, row.geo.as_ref().and_then(|geo| geo.country.as_deref())),
+        custom_parameters: reads(EventField::CustomParameters)
+            .then(|| row.custom_parameters.entries.iter().map(|(name, value)| Parameter { name: name.clone(), value: value_of_parameter(value) }).collect()),
     }
 }
 

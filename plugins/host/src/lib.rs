@@ -40,7 +40,39 @@ mod bindings {
     }
 }
 
-pub use bindings::enricher::clickstream::plugin::types::{Enrichment, Event, Parameter, RawRequest, Value};
+pub use bindings::enricher::clickstream::plugin::types::{Enrichment, Event, EventField, Parameter, RawRequest, Value};
+
+/// The fields of [`Event`] an enricher declared it reads (its `reads` export): the host fills
+/// only these, since copying the others into the sandbox would be wasted work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadFields {
+    // Indexed by the field's position in the WIT enum.
+    read: [bool; ReadFields::FIELD_COUNT],
+}
+
+impl ReadFields {
+    const FIELD_COUNT: usize = EventField::CustomParameters as usize + 1;
+
+    pub fn none() -> ReadFields {
+        ReadFields { read: [false; ReadFields::FIELD_COUNT] }
+    }
+
+    pub fn all() -> ReadFields {
+        ReadFields { read: [true; ReadFields::FIELD_COUNT] }
+    }
+
+    pub fn of(fields: &[EventField]) -> ReadFields {
+        let mut read_fields = ReadFields::none();
+        for field in fields {
+            read_fields.read[*field as usize] = true;
+        }
+        read_fields
+    }
+
+    pub fn contains(&self, field: EventField) -> bool {
+        self.read[field as usize]
+    }
+}
 
 /// The WIT interface, for documentation and for building plugins against the same text.
 pub const WIT: &str = include_str!("../../wit/plugin.wit");
@@ -74,7 +106,7 @@ pub enum PluginError {
     NotAComponent(String),
     /// The component does not export the world its kind needs, or imports more than the
     /// sandbox gives. Retrying does not help: rebuild it against plugins/wit/plugin.wit.
-    #[error("the component does not fit the `{world}` world of clickstream:plugin@0.1.0: {reason}")]
+    #[error("the component does not fit the `{world}` world of clickstream:plugin@0.2.0: {reason}")]
     WrongInterface { world: &'static str, reason: String },
     /// The plugin trapped (a Rust panic, an unreachable, a bad memory access). The batch is
     /// quarantined; retrying the same batch fails the same way.
@@ -266,7 +298,18 @@ impl PluginSession {
         &self.plugin
     }
 
-    /// Runs the enricher over one batch: one enrichment per event, in order.
+    /// The fields the enricher reads with this configuration (its `reads` export).
+    pub fn reads(&mut self, config: &str) -> Result<ReadFields, PluginError> {
+        let (fuel, stderr_before) = self.prepare_call(0)?;
+        let SessionInstance::Enricher(plugin) = &self.instance else {
+            return Err(PluginError::WrongInterface { world: "enricher", reason: "this plugin is a transformer".into() });
+        };
+        let fields = plugin.call_reads(&mut self.store, config).map_err(|error| failure(error, &self.stderr, stderr_before, fuel, 0, self.plugin.limits.memory_bytes))?;
+        Ok(ReadFields::of(&fields))
+    }
+
+    /// Runs the enricher over one batch: one enrichment per event, in order. Fields the
+    /// enricher does not read (see [`PluginSession::reads`]) may be left empty.
     pub fn enrich(&mut self, config: &str, events: &[Event]) -> Result<Vec<Enrichment>, PluginError> {
         let (fuel, stderr_before) = self.prepare_call(events.len())?;
         let SessionInstance::Enricher(plugin) = &self.instance else {

@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use clickstream_plugins::{
-    Event, LoadedPlugin, Parameter, PluginError, PluginLimits, PluginRuntime, PluginWorld, Value,
+    Event, EventField, LoadedPlugin, Parameter, PluginError, ReadFields, PluginLimits, PluginRuntime, PluginWorld, Value,
     build::{build_plugin_crate, plugin_crate_dir},
 };
 
@@ -22,12 +22,12 @@ fn plugin(relative: &str) -> Arc<LoadedPlugin> {
 
 fn event(name: &str, page_url: Option<&str>, referrer: Option<&str>) -> Event {
     Event {
-        event_id: format!("id-{name}"),
-        event_name: name.to_string(),
-        app_id: "shop".into(),
+        event_id: Some(format!("id-{name}")),
+        event_name: Some(name.to_string()),
+        app_id: Some("shop".into()),
         platform: Some("Web".into()),
-        event_time_msec: 1_700_000_000_000,
-        user_pseudo_id: "u1".into(),
+        event_time_msec: Some(1_700_000_000_000),
+        user_pseudo_id: Some("u1".into()),
         user_id: None,
         session_id: Some("s1".into()),
         page_url: page_url.map(str::to_string),
@@ -37,7 +37,7 @@ fn event(name: &str, page_url: Option<&str>, referrer: Option<&str>) -> Event {
         user_agent: None,
         client_ip: Some("192.0.2.1".into()),
         geo_country: None,
-        custom_parameters: vec![Parameter { name: "existing".into(), value: Value::Integer(1) }],
+        custom_parameters: Some(vec![Parameter { name: "existing".into(), value: Value::Integer(1) }]),
     }
 }
 
@@ -70,6 +70,9 @@ fn the_example_enricher_categorises_pages() {
     // is the plugin's refusal, in its words.
     let enrichments = page_category.enrich("/products=catalogue", &events[..1]).unwrap();
     assert_eq!(parameters_of(&enrichments[0])[0], pairs(("page_category", "catalogue")));
+    // It declares the two fields it reads, which are all the host sends it.
+    assert_eq!(page_category.session().unwrap().reads("").unwrap(), ReadFields::of(&[EventField::PageUrl, EventField::PageReferrer]));
+    assert!(!ReadFields::of(&[EventField::PageUrl]).contains(EventField::EventName));
     let refused = page_category.enrich("products", &events[..1]).unwrap_err();
     assert!(matches!(&refused, PluginError::Refused(message) if message.contains("expected `prefix=category`")), "{refused}");
 }
@@ -93,6 +96,9 @@ fn each_misbehaviour_fails_only_its_call_with_a_clear_reason() {
 
     let refused = misbehaving.enrich("refuse", &events).unwrap_err();
     assert!(matches!(&refused, PluginError::Refused(message) if message == "asked to refuse"), "{refused}");
+
+    let reads_panicked = misbehaving.session().unwrap().reads("reads-panic").unwrap_err();
+    assert!(matches!(&reads_panicked, PluginError::Trapped { stderr, .. } if stderr.contains("asked to panic in reads")), "{reads_panicked}");
 
     let short = misbehaving.enrich("short", &events).unwrap_err();
     assert!(matches!(&short, PluginError::Malformed(message) if message == "2 enrichments for 3 events"), "{short}");

@@ -73,12 +73,17 @@ pub fn page_parameters(rules: &[Rule], page_url: Option<&str>, page_referrer: Op
 mod component {
     wit_bindgen::generate!({ path: "../../wit", world: "enricher" });
 
-    // The world's `use` brings `Event` and `Enrichment` into this module already.
+    // The world's `use` brings `Event`, `EventField` and `Enrichment` into this module already.
     use clickstream::plugin::types::{Parameter, Value};
 
     struct PageCategory;
 
     impl Guest for PageCategory {
+        // Only these two fields are copied into the plugin; the rest of each event arrives empty.
+        fn reads(_config: String) -> Vec<EventField> {
+            vec![EventField::PageUrl, EventField::PageReferrer]
+        }
+
         fn enrich(config: String, events: Vec<Event>) -> Result<Vec<Enrichment>, String> {
             let rules = super::parse_rules(&config)?;
             let enrichments = events
