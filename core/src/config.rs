@@ -429,6 +429,10 @@ pub struct KinesisConfig {
     pub region: String,
     /// Shards of the streams the collector creates for Kinesis-sink projects.
     pub shard_count: i32,
+    /// How often the Kinesis → S3 bridge lists a stream's shards to find those that resharding
+    /// (a split, a merge, `UpdateShardCount`) created. A child shard is read once its parents
+    /// are read to their end, whenever that happens.
+    pub shard_discovery_interval_ms: u64,
 }
 
 /// The enrichers an ETL chain may name, in their default order (`clickstream-etl` implements
@@ -655,7 +659,7 @@ impl Default for Config {
             },
             metadata: MetadataConfig::default(),
             catalog: CatalogConfig { kind: CatalogKind::Auto, glue_endpoint: String::new(), glue_region: "us-east-1".into() },
-            kinesis: KinesisConfig { endpoint: String::new(), region: "us-east-1".into(), shard_count: 2 },
+            kinesis: KinesisConfig { endpoint: String::new(), region: "us-east-1".into(), shard_count: 2, shard_discovery_interval_ms: 30_000 },
             kafka: KafkaConfig { brokers: "127.0.0.1:9092".into(), topic_partitions: 3, bridge_group_id: "clickstream-bridge".into() },
             etl: EtlConfig::default(),
             control: ControlConfig::default(),

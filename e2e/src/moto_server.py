@@ -22,6 +22,13 @@ create (409 `ResourceExistsException` when the id is taken), describe, update an
 one; `UpdateDashboardPublishedVersion` publishes one). Nothing is rendered or queried.
 moto's own data source answers get their `CreatedTime`/`LastUpdatedTime` as epoch seconds
 (moto sends ISO strings, which the Rust SDK rejects).
+
+And it makes moto's Kinesis resharding (`SplitShard`, `MergeShards`, `UpdateShardCount`)
+behave as AWS documents it, so that a reader following a reshard can be tested:
+- a closed shard keeps its records (moto moves them into the children, renumbered), and new
+  records go only to open shards (moto keeps routing them to the closed parent);
+- `GetRecords` on a closed shard read to its end answers no `NextShardIterator` (moto always
+  gives one), which is how a reader learns that the shard is done.
 """
 
 import datetime
@@ -30,6 +37,7 @@ import os
 import sys
 import time
 
+from moto.kinesis import models as kinesis_models
 from moto.quicksight import responses as quicksight_responses
 from moto.quicksight import urls as quicksight_urls
 from moto.redshiftdata import models, responses
@@ -269,6 +277,53 @@ for _method in ("describe_data_source", "list_data_sources"):
 _ACCOUNT_ASSETS = r"{0}/accounts/(?P<account_id>[^/]+)/(?P<kind>data-sets|templates|analyses|dashboards)/(?P<asset_id>[^/]+)$"
 quicksight_urls.url_paths[_ACCOUNT_ASSETS] = quicksight_responses.QuickSightResponse.dispatch
 quicksight_urls.url_paths[r"{0}/accounts/(?P<account_id>[^/]+)/dashboards/(?P<dashboard_id>[^/]+)/versions/(?P<version>[^/]+)$"] = quicksight_responses.QuickSightResponse.dispatch
+
+
+
+def _open_shard_for_key(self, partition_key, explicit_hash_key):
+    """moto's routing, over the open shards only."""
+    open_shards = {shard_id: shard for shard_id, shard in self.shards.items() if shard.is_open}
+    every_shard = self.shards
+    self.shards = open_shards
+    try:
+        return ORIGINAL_SHARD_FOR_KEY(self, partition_key, explicit_hash_key)
+    finally:
+        self.shards = every_shard
+
+
+def _resharding_keeps_records(original, shard_arguments):
+    """Runs moto's split or merge with the parents' records set aside, so nothing is copied
+    into the children, then gives the parents their records back."""
+
+    def reshard(self, *arguments):
+        parents = [self.shards[shard_id] for shard_id in arguments[:shard_arguments] if shard_id in self.shards]
+        kept = [(parent, parent.records) for parent in parents]
+        for parent in parents:
+            parent.records = kinesis_models.OrderedDict()
+        try:
+            return original(self, *arguments)
+        finally:
+            for parent, records in kept:
+                parent.records = records
+
+    return reshard
+
+
+def _get_records_ending_closed_shards(self, stream_arn, shard_iterator, limit):
+    next_iterator, records, millis_behind = ORIGINAL_GET_RECORDS(self, stream_arn, shard_iterator, limit)
+    stream_name, shard_id, next_position = kinesis_models.decompose_shard_iterator(next_iterator)
+    shard = self.describe_stream(stream_arn=stream_arn, stream_name=stream_name).get_shard(shard_id)
+    if not shard.is_open and not records and int(next_position) >= shard.get_max_sequence_number():
+        next_iterator = None
+    return next_iterator, records, millis_behind
+
+
+ORIGINAL_SHARD_FOR_KEY = kinesis_models.Stream.get_shard_for_key
+ORIGINAL_GET_RECORDS = kinesis_models.KinesisBackend.get_records
+kinesis_models.Stream.get_shard_for_key = _open_shard_for_key
+kinesis_models.Stream.split_shard = _resharding_keeps_records(kinesis_models.Stream.split_shard, 1)
+kinesis_models.Stream.merge_shards = _resharding_keeps_records(kinesis_models.Stream.merge_shards, 2)
+kinesis_models.KinesisBackend.get_records = _get_records_ending_closed_shards
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
