@@ -349,9 +349,6 @@ impl EtlJob {
                 }
             }
         }
-        for record in &quarantined {
-            self.quarantine_file.append(record)?;
-        }
         self.phases.transform += lap(&mut clock);
         for enricher in &mut self.chain {
             let outcome = enricher.enrich(&mut rows);
@@ -361,13 +358,24 @@ impl EtlJob {
                 // the batch is quarantined with the reason, to be replayed once the plugin is
                 // fixed. The job goes on with the next batch.
                 tracing::warn!(%failure, requests = records.len(), events = rows.len(), input = input_name, "quarantining a batch a plugin failed");
-                self.counters.quarantined_records += records.len() as u64;
+                // What was quarantined alone from a request now quarantined whole would be
+                // quarantined twice (and replayed twice): only the whole request is kept.
+                let whole_requests: std::collections::HashSet<&str> = records.iter().map(|(line, _)| line.as_str()).collect();
+                let (superseded, quarantined_alone): (Vec<Quarantined>, Vec<Quarantined>) = quarantined.into_iter().partition(|record| whole_requests.contains(record.original.as_str()));
+                let requests_already_counted = superseded.iter().filter(|record| record.event_index.is_none()).count();
+                self.counters.quarantined_records += (records.len() - requests_already_counted) as u64;
                 self.counters.quarantined_events += rows.len() as u64;
+                for record in &quarantined_alone {
+                    self.quarantine_file.append(record)?;
+                }
                 for (line, _) in &records {
                     self.quarantine_file.append(&Quarantined { reason: failure.to_string(), input: input_name.to_string(), event_index: None, original: line.to_string() })?;
                 }
                 return Ok(());
             }
+        }
+        for record in &quarantined {
+            self.quarantine_file.append(record)?;
         }
         // Rows are large: from here on they are referred to, never moved.
         let kept: Vec<&EventRow<'_>> = if self.settings.filter_bots { rows.iter().filter(|row| !row.user_agent.is_bot()).collect() } else { rows.iter().collect() };

@@ -112,13 +112,22 @@ fn a_failing_plugin_quarantines_its_batch_and_the_job_goes_on() {
     // `boom` event.
     let misbehaving = ChainPlugin { id: "misbehaving".into(), plugin: loaded(&runtime, "tests/misbehaving"), config: "panic-on-boom".into() };
     let mut job = EtlJob::new(settings(vec![misbehaving]), &resources, staging.path(), chrono::Utc::now());
-    let failed_batch = [raw_line(&["x1", "x2"], "_page_view", "https://shop.example/"), raw_line(&["x3"], "boom", "https://shop.example/")];
+    // The third request has an event without an id, which alone would be quarantined by
+    // itself: with the whole request quarantined, it must not be quarantined a second time.
+    let without_an_event_id = {
+        let mut record: serde_json::Value = serde_json::from_str(&raw_line(&["x4", "x5"], "_page_view", "https://shop.example/")).unwrap();
+        let mut events: serde_json::Value = serde_json::from_str(record["data"].as_str().unwrap()).unwrap();
+        events[0].as_object_mut().unwrap().remove("event_id");
+        record["data"] = events.to_string().into();
+        record.to_string()
+    };
+    let failed_batch = [raw_line(&["x1", "x2"], "_page_view", "https://shop.example/"), raw_line(&["x3"], "boom", "https://shop.example/"), without_an_event_id];
     job.process_batch(&failed_batch, "raw/object-1.gz").unwrap();
     // The next batch of the same job goes through: the failure dropped the plugin's instance
     // and this batch gets a fresh one.
     job.process_batch(&[raw_line(&["ok1"], "_page_view", "https://shop.example/")], "raw/object-2.gz").unwrap();
     let output = job.finish().unwrap();
-    assert_eq!((output.counters.events_out, output.counters.quarantined_records, output.counters.quarantined_events), (1, 2, 3));
+    assert_eq!((output.counters.events_out, output.counters.quarantined_records, output.counters.quarantined_events), (1, 3, 5));
     let written = custom_parameters_written(&output.staging);
     assert_eq!(written.keys().collect::<Vec<_>>(), ["ok1"], "nothing of the failed batch is written");
     assert!(written["ok1"].as_deref().unwrap().contains(r#""plugin_saw":"_page_view""#), "{written:?}");
@@ -126,12 +135,13 @@ fn a_failing_plugin_quarantines_its_batch_and_the_job_goes_on() {
     let mut quarantined = String::new();
     flate2::read::GzDecoder::new(std::fs::File::open(output.quarantine_file.unwrap()).unwrap()).read_to_string(&mut quarantined).unwrap();
     let records: Vec<serde_json::Value> = quarantined.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
-    assert_eq!(records.len(), 2, "each request of the failed batch, whole, for replay");
+    assert_eq!(records.len(), 3, "each request of the failed batch, whole, for replay, and nothing twice: {records:?}");
     for (record, original) in records.iter().zip(&failed_batch) {
         assert_eq!(record["original"], original.as_str());
         assert_eq!(record["input"], "raw/object-1.gz");
+        assert!(record.get("event_index").is_none(), "{record}");
         let reason = record["reason"].as_str().unwrap();
-        assert!(reason.starts_with("enricher plugin `misbehaving` failed the batch: the plugin trapped") && reason.contains("a `boom` event in a batch of 3"), "{reason}");
+        assert!(reason.starts_with("enricher plugin `misbehaving` failed the batch: the plugin trapped") && reason.contains("a `boom` event in a batch of 4"), "{reason}");
     }
 }
 
