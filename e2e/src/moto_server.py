@@ -35,6 +35,7 @@ import datetime
 import json
 import os
 import sys
+import threading
 import time
 
 from moto.kinesis import models as kinesis_models
@@ -281,14 +282,17 @@ quicksight_urls.url_paths[r"{0}/accounts/(?P<account_id>[^/]+)/dashboards/(?P<da
 
 
 def _open_shard_for_key(self, partition_key, explicit_hash_key):
-    """moto's routing, over the open shards only."""
-    open_shards = {shard_id: shard for shard_id, shard in self.shards.items() if shard.is_open}
-    every_shard = self.shards
-    self.shards = open_shards
-    try:
-        return ORIGINAL_SHARD_FOR_KEY(self, partition_key, explicit_hash_key)
-    finally:
-        self.shards = every_shard
+    """moto's routing, over the open shards only. (Without swapping `self.shards`: moto serves
+    requests on several threads, and a listing must always see every shard.)"""
+    ORIGINAL_SHARD_FOR_KEY(self, partition_key, explicit_hash_key)  # moto's argument checks
+    if explicit_hash_key:
+        key = int(explicit_hash_key)
+    else:
+        key = int(kinesis_models.md5_hash(partition_key.encode("utf-8")).hexdigest(), 16)
+    for shard in list(self.shards.values()):
+        if shard.is_open and shard.starting_hash <= key <= shard.ending_hash:
+            return shard
+    return None
 
 
 def _resharding_keeps_records(original, shard_arguments):
@@ -318,12 +322,29 @@ def _get_records_ending_closed_shards(self, stream_arn, shard_iterator, limit):
     return next_iterator, records, millis_behind
 
 
+# moto serves requests on several threads and its Kinesis model has no lock: a reshard (which
+# sets the parents' records aside for a moment) or a put must not interleave with a read or a
+# listing. One lock over these operations makes each of them atomic, as they are on AWS.
+KINESIS_LOCK = threading.RLock()
+
+
+def _locked(function):
+    def locked(*arguments, **keywords):
+        with KINESIS_LOCK:
+            return function(*arguments, **keywords)
+
+    return locked
+
+
 ORIGINAL_SHARD_FOR_KEY = kinesis_models.Stream.get_shard_for_key
 ORIGINAL_GET_RECORDS = kinesis_models.KinesisBackend.get_records
 kinesis_models.Stream.get_shard_for_key = _open_shard_for_key
-kinesis_models.Stream.split_shard = _resharding_keeps_records(kinesis_models.Stream.split_shard, 1)
-kinesis_models.Stream.merge_shards = _resharding_keeps_records(kinesis_models.Stream.merge_shards, 2)
-kinesis_models.KinesisBackend.get_records = _get_records_ending_closed_shards
+kinesis_models.Stream.put_record = _locked(kinesis_models.Stream.put_record)
+kinesis_models.Stream.split_shard = _locked(_resharding_keeps_records(kinesis_models.Stream.split_shard, 1))
+kinesis_models.Stream.merge_shards = _locked(_resharding_keeps_records(kinesis_models.Stream.merge_shards, 2))
+kinesis_models.Stream.update_shard_count = _locked(kinesis_models.Stream.update_shard_count)
+kinesis_models.KinesisBackend.get_records = _locked(_get_records_ending_closed_shards)
+kinesis_models.KinesisBackend.list_shards = _locked(kinesis_models.KinesisBackend.list_shards)
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

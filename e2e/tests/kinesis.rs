@@ -6,7 +6,7 @@ use std::{path::Path, time::Duration};
 
 use aws_sdk_kinesis::types::ScalingType;
 use clickstream_core::config::KinesisConfig;
-use clickstream_e2e::{MotoServer, free_port, load_recording_accepted, read_accepted_ids, start_clickstream, use_test_aws_credentials, wait_until_all_stored};
+use clickstream_e2e::{MotoServer, ServerProcess, free_port, load_recording_accepted, read_accepted_ids, start_clickstream, use_test_aws_credentials, wait_until_all_stored};
 
 const BUCKET: &str = "kinesis-bridge";
 /// Where the bridge keeps the checkpoints of the `streamed` project's stream.
@@ -46,17 +46,36 @@ sink = "kinesis"
     config
 }
 
+/// moto (Kinesis and S3) with the bucket, and the collector and the bridge running.
+struct KinesisStack {
+    directory: tempfile::TempDir,
+    moto: MotoServer,
+    config: std::path::PathBuf,
+    port: u16,
+    bridge_port: u16,
+    collector: ServerProcess,
+    bridge: ServerProcess,
+    /// Where the load generator records the ids of acknowledged events.
+    ids_file: std::path::PathBuf,
+}
+
+impl KinesisStack {
+    async fn start() -> KinesisStack {
+        let directory = tempfile::tempdir().unwrap();
+        let moto = MotoServer::start(directory.path());
+        moto.create_bucket(BUCKET).await;
+        let (port, bridge_port) = (free_port(), free_port());
+        let config = write_config(directory.path(), &moto, port, bridge_port);
+        let collector = start_clickstream(&config, "ingest", port, directory.path());
+        let bridge = start_clickstream(&config, "bridge", bridge_port, directory.path());
+        let ids_file = directory.path().join("accepted.txt");
+        KinesisStack { directory, moto, config, port, bridge_port, collector, bridge, ids_file }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn events_sent_through_kinesis_reach_s3_despite_a_killed_bridge() {
-    let directory = tempfile::tempdir().unwrap();
-    let moto = MotoServer::start(directory.path());
-    moto.create_bucket(BUCKET).await;
-    let (port, bridge_port) = (free_port(), free_port());
-    let config = write_config(directory.path(), &moto, port, bridge_port);
-    let collector = start_clickstream(&config, "ingest", port, directory.path());
-    let mut bridge = start_clickstream(&config, "bridge", bridge_port, directory.path());
-
-    let ids_file = directory.path().join("accepted.txt");
+    let KinesisStack { directory, moto, config, port, bridge_port, collector, mut bridge, ids_file } = KinesisStack::start().await;
     let load = tokio::spawn(clickstream_loadgen::run(load_recording_accepted(port, "stream-app", Duration::from_secs(4), 8, &ids_file)));
     tokio::time::sleep(Duration::from_secs(2)).await;
     bridge.child.kill().unwrap(); // SIGKILL mid-stream: what is past the checkpoint is read again
@@ -76,16 +95,10 @@ async fn events_sent_through_kinesis_reach_s3_despite_a_killed_bridge() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_bridge_follows_a_reshard_under_load() {
     use_test_aws_credentials();
-    let directory = tempfile::tempdir().unwrap();
-    let moto = MotoServer::start(directory.path());
-    moto.create_bucket(BUCKET).await;
-    let (port, bridge_port) = (free_port(), free_port());
-    let config = write_config(directory.path(), &moto, port, bridge_port);
-    let collector = start_clickstream(&config, "ingest", port, directory.path());
-    let bridge = start_clickstream(&config, "bridge", bridge_port, directory.path());
+    // The directory is kept (not `..`): dropping it would delete the servers' files.
+    let KinesisStack { directory: _directory, moto, port, collector, bridge, ids_file, .. } = KinesisStack::start().await;
     let kinesis = clickstream_ingest::sink::kinesis::client(&KinesisConfig { endpoint: moto.endpoint(), region: "us-east-1".into(), shard_count: 2, shard_discovery_interval_ms: 500 }).await;
 
-    let ids_file = directory.path().join("accepted.txt");
     let load = tokio::spawn(clickstream_loadgen::run(load_recording_accepted(port, "stream-app", Duration::from_secs(8), 8, &ids_file)));
     for (after, target_shards) in [(Duration::from_secs(2), 4), (Duration::from_secs(3), 2)] {
         tokio::time::sleep(after).await;
