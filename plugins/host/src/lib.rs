@@ -57,10 +57,6 @@ impl ReadFields {
         ReadFields { read: [false; ReadFields::FIELD_COUNT] }
     }
 
-    pub fn all() -> ReadFields {
-        ReadFields { read: [true; ReadFields::FIELD_COUNT] }
-    }
-
     pub fn of(fields: &[EventField]) -> ReadFields {
         let mut read_fields = ReadFields::none();
         for field in fields {
@@ -258,7 +254,8 @@ impl LoadedPlugin {
             Instance::Enricher(pre) => pre.instantiate(&mut store).map(SessionInstance::Enricher),
             Instance::Transformer(pre) => pre.instantiate(&mut store).map(SessionInstance::Transformer),
         };
-        let instance = instance.map_err(|error| failure(error, &stderr, 0, self.limits.fuel_per_call, 0, self.limits.memory_bytes))?;
+        let start_up = CallBudget { fuel: self.limits.fuel_per_call, items: 0, memory_bytes: self.limits.memory_bytes, stderr_before: 0 };
+        let instance = instance.map_err(|error| start_up.failure(error, &stderr))?;
         Ok(PluginSession { plugin: self.clone(), store, stderr, instance })
     }
 
@@ -294,28 +291,24 @@ enum SessionInstance {
 }
 
 impl PluginSession {
-    pub fn plugin(&self) -> &Arc<LoadedPlugin> {
-        &self.plugin
-    }
-
     /// The fields the enricher reads with this configuration (its `reads` export).
     pub fn reads(&mut self, config: &str) -> Result<ReadFields, PluginError> {
-        let (fuel, stderr_before) = self.prepare_call(0)?;
+        let budget = self.prepare_call(0)?;
         let SessionInstance::Enricher(plugin) = &self.instance else {
             return Err(PluginError::WrongInterface { world: "enricher", reason: "this plugin is a transformer".into() });
         };
-        let fields = plugin.call_reads(&mut self.store, config).map_err(|error| failure(error, &self.stderr, stderr_before, fuel, 0, self.plugin.limits.memory_bytes))?;
+        let fields = plugin.call_reads(&mut self.store, config).map_err(|error| budget.failure(error, &self.stderr))?;
         Ok(ReadFields::of(&fields))
     }
 
     /// Runs the enricher over one batch: one enrichment per event, in order. Fields the
-    /// enricher does not read (see [`PluginSession::reads`]) may be left empty.
+    /// enricher does not read (see [`PluginSession::reads`]) may be `none`.
     pub fn enrich(&mut self, config: &str, events: &[Event]) -> Result<Vec<Enrichment>, PluginError> {
-        let (fuel, stderr_before) = self.prepare_call(events.len())?;
+        let budget = self.prepare_call(events.len())?;
         let SessionInstance::Enricher(plugin) = &self.instance else {
             return Err(PluginError::WrongInterface { world: "enricher", reason: "this plugin is a transformer".into() });
         };
-        let answer = plugin.call_enrich(&mut self.store, config, events).map_err(|error| failure(error, &self.stderr, stderr_before, fuel, events.len(), self.plugin.limits.memory_bytes))?;
+        let answer = plugin.call_enrich(&mut self.store, config, events).map_err(|error| budget.failure(error, &self.stderr))?;
         let enrichments = answer.map_err(PluginError::Refused)?;
         if enrichments.len() != events.len() {
             return Err(PluginError::Malformed(format!("{} enrichments for {} events", enrichments.len(), events.len())));
@@ -326,7 +319,7 @@ impl PluginSession {
     /// Runs the transformer over one batch of requests: per request, its events as a JSON
     /// array text, or the reason that request cannot be transformed.
     pub fn transform(&mut self, config: &str, requests: &[RawRequest]) -> Result<Vec<Result<String, String>>, PluginError> {
-        let (fuel, stderr_before) = self.prepare_call(requests.len())?;
+        let budget = self.prepare_call(requests.len())?;
         let SessionInstance::Transformer(plugin) = &self.instance else {
             return Err(PluginError::WrongInterface { world: "transformer", reason: "this plugin is an enricher".into() });
         };
@@ -341,7 +334,7 @@ impl PluginSession {
                 ingest_time_msec: request.ingest_time_msec,
             })
             .collect();
-        let answer = plugin.call_transform(&mut self.store, config, &requests).map_err(|error| failure(error, &self.stderr, stderr_before, fuel, requests.len(), self.plugin.limits.memory_bytes))?;
+        let answer = plugin.call_transform(&mut self.store, config, &requests).map_err(|error| budget.failure(error, &self.stderr))?;
         let transformed = answer.map_err(PluginError::Refused)?;
         if transformed.len() != requests.len() {
             return Err(PluginError::Malformed(format!("{} answers for {} requests", transformed.len(), requests.len())));
@@ -349,27 +342,37 @@ impl PluginSession {
         Ok(transformed)
     }
 
-    /// The call's fuel, and where its stderr starts.
-    fn prepare_call(&mut self, items: usize) -> Result<(u64, usize), PluginError> {
+    /// Gives the store the call's fuel and notes where the call's stderr starts.
+    fn prepare_call(&mut self, items: usize) -> Result<CallBudget, PluginError> {
         let limits = self.plugin.limits;
         let fuel = limits.fuel_per_call.saturating_add(limits.fuel_per_item.saturating_mul(items as u64));
         self.store.set_fuel(fuel).map_err(|error| PluginError::Sandbox(format!("{error:#}")))?;
-        Ok((fuel, self.stderr.contents().len()))
+        Ok(CallBudget { fuel, items, memory_bytes: limits.memory_bytes, stderr_before: self.stderr.contents().len() })
     }
 }
 
-/// Names what went wrong inside a call.
-fn failure(error: wasmtime::Error, stderr: &MemoryOutputPipe, stderr_before: usize, fuel: u64, items: usize, memory_bytes: usize) -> PluginError {
-    if let Some(Trap::OutOfFuel) = error.downcast_ref::<Trap>() {
-        return PluginError::OutOfFuel { fuel, items };
+/// What one call (or an instantiation) was given, to name what went wrong inside it.
+struct CallBudget {
+    fuel: u64,
+    items: usize,
+    memory_bytes: usize,
+    /// How much stderr the session had before the call: only what the call wrote explains it.
+    stderr_before: usize,
+}
+
+impl CallBudget {
+    fn failure(&self, error: wasmtime::Error, stderr: &MemoryOutputPipe) -> PluginError {
+        if let Some(Trap::OutOfFuel) = error.downcast_ref::<Trap>() {
+            return PluginError::OutOfFuel { fuel: self.fuel, items: self.items };
+        }
+        let reason = format!("{error:#}");
+        if reason.contains("forcing trap when growing memory") || reason.contains("forcing a memory growth failure") {
+            return PluginError::OutOfMemory { limit_bytes: self.memory_bytes };
+        }
+        let written = stderr.contents();
+        let stderr = String::from_utf8_lossy(written.get(self.stderr_before..).unwrap_or_default()).into_owned();
+        PluginError::Trapped { reason, stderr }
     }
-    let reason = format!("{error:#}");
-    if reason.contains("forcing trap when growing memory") || reason.contains("forcing a memory growth failure") {
-        return PluginError::OutOfMemory { limit_bytes: memory_bytes };
-    }
-    let written = stderr.contents();
-    let stderr = String::from_utf8_lossy(written.get(stderr_before..).unwrap_or_default()).into_owned();
-    PluginError::Trapped { reason, stderr }
 }
 
 pub mod build;

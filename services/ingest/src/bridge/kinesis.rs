@@ -146,12 +146,13 @@ impl StreamBridge {
             if started.contains(&shard.shard_id) || ended.contains(&shard.shard_id) {
                 continue;
             }
-            if self.read_checkpoint(&shard.shard_id).await.is_some_and(|checkpoint| checkpoint.shard_ended) {
-                ended.insert(shard.shard_id.clone());
-                continue;
-            }
+            // A shard waiting on its parents costs no checkpoint read on every pass.
             let parent_unfinished = shard.parents.iter().any(|parent| listed.contains(parent.as_str()) && !ended.contains(parent));
             if parent_unfinished {
+                continue;
+            }
+            if self.read_checkpoint(&shard.shard_id).await.is_some_and(|checkpoint| checkpoint.shard_ended) {
+                ended.insert(shard.shard_id.clone());
                 continue;
             }
             started.insert(shard.shard_id.clone());
@@ -162,12 +163,9 @@ impl StreamBridge {
 
     /// Reads one shard into raw objects until it ends (then tells the supervisor) or `stop`.
     async fn read_shard(self: Arc<Self>, shard_id: String, mut stop: watch::Receiver<bool>, ended_sender: mpsc::UnboundedSender<String>) {
-        let checkpoint_key = layout::kinesis_checkpoint_key(&self.project_id, &self.stream, &shard_id);
         let mut iterator: Option<String> = None;
         let mut checkpointed: Option<String> = None;
-        let mut batch = Vec::new();
-        let mut batch_first: Option<(String, i64, Instant)> = None; // first sequence number, arrival ms, since
-        let mut batch_last_sequence = String::new();
+        let mut pending: Option<PendingBatch> = None;
         let mut shard_ended = false;
         while !*stop.borrow() && !shard_ended {
             let current = match iterator.take() {
@@ -194,46 +192,45 @@ impl StreamBridge {
                 Err(error) => {
                     tracing::warn!(error = %DisplayErrorContext(error), shard = shard_id, "GetRecords failed; resuming from the checkpoint");
                     // Drop the unwritten batch: it is read again from the checkpoint.
-                    batch.clear();
-                    batch_first = None;
+                    pending = None;
                     pause(&mut stop, Duration::from_secs(1)).await;
                     continue;
                 }
             };
             let received_nothing = response.records().is_empty();
             for record in response.records() {
-                if batch_first.is_none() {
-                    let arrival_ms = record.approximate_arrival_timestamp().map(|time| time.to_millis().unwrap_or(0)).unwrap_or_else(|| Utc::now().timestamp_millis());
-                    batch_first = Some((record.sequence_number().to_string(), arrival_ms, Instant::now()));
-                }
-                batch.extend_from_slice(record.data().as_ref());
-                batch.push(b'\n');
-                batch_last_sequence = record.sequence_number().to_string();
+                let batch = pending.get_or_insert_with(|| PendingBatch {
+                    first_sequence: record.sequence_number().to_string(),
+                    last_sequence: String::new(),
+                    arrival_ms: record.approximate_arrival_timestamp().map(|time| time.to_millis().unwrap_or(0)).unwrap_or_else(|| Utc::now().timestamp_millis()),
+                    since: Instant::now(),
+                    ndjson: Vec::new(),
+                });
+                batch.ndjson.extend_from_slice(record.data().as_ref());
+                batch.ndjson.push(b'\n');
+                batch.last_sequence = record.sequence_number().to_string();
             }
             // Kinesis gives no next iterator once a closed shard is read to its end.
             match response.next_shard_iterator {
                 Some(next) => iterator = Some(next),
                 None => shard_ended = true,
             }
-            let due = batch_first.as_ref().is_some_and(|(_, _, since)| batch.len() >= self.max_bytes || since.elapsed() >= self.max_age);
+            let due = pending.as_ref().is_some_and(|batch| batch.ndjson.len() >= self.max_bytes || batch.since.elapsed() >= self.max_age);
             if due && !shard_ended {
-                let (first_sequence, arrival_ms, _) = batch_first.take().expect("due implies a batch");
-                self.write_batch(&shard_id, &first_sequence, arrival_ms, &batch).await;
-                checkpointed = Some(batch_last_sequence.clone());
-                self.write_checkpoint(&checkpoint_key, KinesisCheckpoint { sequence_number: checkpointed.clone(), shard_ended: false }).await;
-                batch.clear();
+                let batch = pending.take().expect("due implies a batch");
+                checkpointed = Some(self.write_and_checkpoint(&shard_id, batch, false).await);
             }
             if received_nothing && !shard_ended {
                 // GetRecords allows five calls a second per shard.
                 pause(&mut stop, Duration::from_millis(250)).await;
             }
         }
-        if let Some((first_sequence, arrival_ms, _)) = batch_first.take() {
-            self.write_batch(&shard_id, &first_sequence, arrival_ms, &batch).await;
-            checkpointed = Some(batch_last_sequence);
-            self.write_checkpoint(&checkpoint_key, KinesisCheckpoint { sequence_number: checkpointed.clone(), shard_ended }).await;
-        } else if shard_ended {
-            self.write_checkpoint(&checkpoint_key, KinesisCheckpoint { sequence_number: checkpointed, shard_ended }).await;
+        match pending.take() {
+            Some(batch) => {
+                self.write_and_checkpoint(&shard_id, batch, shard_ended).await;
+            }
+            None if shard_ended => self.write_checkpoint(&shard_id, KinesisCheckpoint { sequence_number: checkpointed, shard_ended }).await,
+            None => {}
         }
         if shard_ended {
             let _ = ended_sender.send(shard_id);
@@ -256,19 +253,35 @@ impl StreamBridge {
         serde_json::from_slice::<KinesisCheckpoint>(&bytes).ok()
     }
 
-    async fn write_batch(&self, shard_id: &str, first_sequence: &str, arrival_ms: i64, ndjson: &[u8]) {
-        let unique = format!("kinesis-{shard_id}-{first_sequence}");
-        write_raw_object(self.store.as_ref(), &self.project_id, arrival_ms, &unique, ndjson).await;
-        metrics::counter!("clickstream_bridge_records_total", "source" => "kinesis").increment(ndjson.iter().filter(|byte| **byte == b'\n').count() as u64);
+    /// Writes a batch as a raw object, then checkpoints after its last record (marking the
+    /// shard ended when it is). Returns that last sequence number.
+    async fn write_and_checkpoint(&self, shard_id: &str, batch: PendingBatch, shard_ended: bool) -> String {
+        let unique = format!("kinesis-{shard_id}-{}", batch.first_sequence);
+        write_raw_object(self.store.as_ref(), &self.project_id, batch.arrival_ms, &unique, &batch.ndjson).await;
+        metrics::counter!("clickstream_bridge_records_total", "source" => "kinesis").increment(batch.ndjson.iter().filter(|byte| **byte == b'\n').count() as u64);
+        self.write_checkpoint(shard_id, KinesisCheckpoint { sequence_number: Some(batch.last_sequence.clone()), shard_ended }).await;
+        batch.last_sequence
     }
 
-    async fn write_checkpoint(&self, checkpoint_key: &str, checkpoint: KinesisCheckpoint) {
+    async fn write_checkpoint(&self, shard_id: &str, checkpoint: KinesisCheckpoint) {
+        let checkpoint_key = layout::kinesis_checkpoint_key(&self.project_id, &self.stream, shard_id);
         let bytes = serde_json::to_vec(&checkpoint).expect("checkpoints serialize");
         // A lost checkpoint only means the batch may be read and rewritten again: no loss.
-        if let Err(error) = self.store.put(&Path::from(checkpoint_key), PutPayload::from(bytes)).await {
+        if let Err(error) = self.store.put(&Path::from(checkpoint_key.as_str()), PutPayload::from(bytes)).await {
             tracing::warn!(%error, checkpoint_key, "cannot write the Kinesis checkpoint; the batch may be bridged again");
         }
     }
+}
+
+/// Records read from a shard and not yet written.
+struct PendingBatch {
+    first_sequence: String,
+    last_sequence: String,
+    /// When Kinesis took the first record: the raw object's time.
+    arrival_ms: i64,
+    /// When the batch was started, for `sink_batch_max_age_ms`.
+    since: Instant,
+    ndjson: Vec<u8>,
 }
 
 /// Resolves once `stop` is set (the guard `wait_for` returns is dropped here, as it cannot be
