@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use clickstream_core::{
     Config,
-    config::{APP_ID_PATTERN, KNOWN_ENRICHERS, PROJECT_ID_PATTERN, SinkKind, WarehouseKind, validate_cron},
+    config::{APP_ID_PATTERN, KNOWN_ENRICHERS, PROJECT_ID_PATTERN, ProvisionerKind, SinkKind, WarehouseKind, validate_cron},
     control_model::{PipelineSpec, Plugin, PluginKind},
 };
 
@@ -150,12 +150,19 @@ pub fn check_pipeline_spec(spec: &PipelineSpec, config: &Config, known_plugins: 
             Some(_) => {}
         }
     }
+    // Pipelines deployed with CloudFormation have a bucket of their own, and their modeling
+    // stack makes the COPY role; local ones load from this process's storage.
+    let deployed_with_cloudformation = config.control.provisioner == ProvisionerKind::Cloudformation;
+    let redshift_problem = match deployed_with_cloudformation {
+        true => config.validate_redshift_target().err(),
+        false => config.validate_redshift("spec.modeling.engine").err(),
+    };
     if spec.modeling.engine == WarehouseKind::Redshift
-        && let Err(problem) = config.validate_redshift("spec.modeling.engine")
+        && let Some(problem) = redshift_problem
     {
         error("modeling.engine", format!("Redshift is not set up for this deployment: {problem}"));
     }
-    if spec.modeling.athena && !config.storage.url.starts_with("s3://") {
+    if spec.modeling.athena && !deployed_with_cloudformation && !config.storage.url.starts_with("s3://") {
         error("modeling.athena", "Athena reads S3: it needs storage.url = \"s3://…\"".into());
     }
     if spec.reporting.enabled && !spec.processing.enabled {
@@ -229,6 +236,27 @@ mod tests {
         assert!(errors["spec.processing.schedule.cron"].contains("3 fields"), "{errors:?}");
         let errors = spec_errors(|spec| spec.modeling.engine = WarehouseKind::Redshift);
         assert!(errors["spec.modeling.engine"].contains("Redshift is not set up"), "{errors:?}");
+    }
+
+    /// With CloudFormation a Redshift pipeline needs only the workgroup (or cluster) and the
+    /// database: its stacks make the bucket and the COPY role. Locally the storage must be S3
+    /// and the COPY role given.
+    #[test]
+    fn redshift_pipelines_need_what_their_provisioner_does_not_make() {
+        let check = |provisioner: ProvisionerKind, workgroup: &str| {
+            let mut config = Config::default();
+            config.control.provisioner = provisioner;
+            config.warehouse.redshift.workgroup_name = workgroup.into();
+            config.warehouse.redshift.database = "dev".into();
+            let mut spec = PipelineSpec::default();
+            spec.modeling.engine = WarehouseKind::Redshift;
+            let mut errors = FieldErrors::new();
+            check_pipeline_spec(&spec, &config, &stored_plugins(), &mut errors);
+            errors.get("spec.modeling.engine").cloned()
+        };
+        assert_eq!(check(ProvisionerKind::Cloudformation, "clickstream"), None);
+        assert!(check(ProvisionerKind::Cloudformation, "").is_some_and(|error| error.contains("workgroup_name")));
+        assert!(check(ProvisionerKind::Local, "clickstream").is_some_and(|error| error.contains("s3://")));
     }
 
     #[test]

@@ -814,14 +814,24 @@ impl Config {
         if !self.storage.url.starts_with("s3://") {
             return Err(invalid(project_key, "\"redshift\" needs storage.url = \"s3://…\": Redshift COPY reads the Parquet files from S3".into()));
         }
+        self.validate_redshift_target()?;
+        if redshift.copy_role_arn.is_empty() {
+            return Err(invalid("warehouse.redshift.copy_role_arn", "must be the IAM role Redshift assumes to read S3".into()));
+        }
+        Ok(())
+    }
+
+    /// Whether `[warehouse.redshift]` names one workgroup or cluster and a database: what a
+    /// pipeline deployed with CloudFormation needs from the control plane (its modeling stack
+    /// makes the COPY role, and its bucket is the storage).
+    pub fn validate_redshift_target(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, reason: String| ConfigError::Invalid { key: key.into(), reason };
+        let redshift = &self.warehouse.redshift;
         if redshift.workgroup_name.is_empty() == redshift.cluster_identifier.is_empty() {
             return Err(invalid("warehouse.redshift.workgroup_name", "set exactly one of workgroup_name (Serverless) and cluster_identifier (provisioned)".into()));
         }
         if redshift.database.is_empty() {
             return Err(invalid("warehouse.redshift.database", "must name the database".into()));
-        }
-        if redshift.copy_role_arn.is_empty() {
-            return Err(invalid("warehouse.redshift.copy_role_arn", "must be the IAM role Redshift assumes to read S3".into()));
         }
         Ok(())
     }
@@ -870,6 +880,13 @@ impl Config {
 
     /// The task queue of a project's warehouse activities: DuckDB's owner, or any worker for
     /// Redshift (its Data API can be called from anywhere).
+    /// The ETL task queue of a pipeline deployed by the CloudFormation provisioner: each
+    /// pipeline's workers read its own bucket, so they poll a queue of their own
+    /// (`infra/cloudformation/processing.yaml` sets the same name).
+    pub fn pipeline_etl_task_queue(project_id: &str) -> String {
+        format!("clickstream-etl-{project_id}")
+    }
+
     pub fn warehouse_task_queue(&self, project: &ProjectConfig) -> &str {
         match project.warehouse {
             WarehouseKind::Duckdb => &self.temporal.warehouse_task_queue,

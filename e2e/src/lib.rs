@@ -158,6 +158,8 @@ pub fn use_test_aws_credentials() {
 }
 
 const MOTO_WRAPPER: &str = include_str!("moto_server.py");
+/// The wrapper's fixes to moto's CloudFormation updates, written next to it.
+const MOTO_CFN_FIXES: &str = include_str!("../../infra/cloudformation/moto_cfn_fixes.py");
 
 /// `moto_server` (AWS APIs: S3, DynamoDB, Glue, Redshift Data, …) on a free port.
 pub struct MotoServer {
@@ -171,6 +173,7 @@ impl MotoServer {
         let wrapper = log_directory.join("moto_server.py");
         std::fs::create_dir_all(log_directory).expect("create the log directory");
         std::fs::write(&wrapper, MOTO_WRAPPER).expect("write the moto wrapper");
+        std::fs::write(log_directory.join("moto_cfn_fixes.py"), MOTO_CFN_FIXES).expect("write the moto CloudFormation fixes");
         // The Python of moto's virtualenv: the one next to `moto_server`.
         let python = tool_path("moto_server").with_file_name("python3");
         let mut command = Command::new(python);
@@ -192,18 +195,25 @@ impl MotoServer {
 
     /// Calls a Cognito user-pool API action (JSON protocol) and returns its answer.
     pub async fn cognito(&self, action: &str, body: serde_json::Value) -> serde_json::Value {
+        self.json_api("cognito-idp", &format!("AWSCognitoIdentityProviderService.{action}"), body).await
+    }
+
+    /// One call of an AWS JSON API (Cognito, SSM `AmazonSSM.GetParameter`, ECS
+    /// `AmazonEC2ContainerServiceV20141113.DescribeTaskDefinition`, …) to moto, which checks no
+    /// signature: tests read what moto holds without the service's SDK crate.
+    pub async fn json_api(&self, service: &str, target: &str, body: serde_json::Value) -> serde_json::Value {
         let response = reqwest::Client::new()
             .post(format!("{}/", self.endpoint()))
-            .header("x-amz-target", format!("AWSCognitoIdentityProviderService.{action}"))
+            .header("x-amz-target", target)
             .header("content-type", "application/x-amz-json-1.1")
-            .header("authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/cognito-idp/aws4_request, SignedHeaders=host, Signature=x")
+            .header("authorization", format!("AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=x"))
             .body(body.to_string())
             .send()
             .await
             .expect("moto answers");
         let status = response.status();
         let text = response.text().await.expect("moto answers with text");
-        assert!(status.is_success(), "Cognito {action} failed ({status}): {text}");
+        assert!(status.is_success(), "{target} failed ({status}): {text}");
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
     }
 

@@ -29,6 +29,9 @@ behave as AWS documents it, so that a reader following a reshard can be tested:
   records go only to open shards (moto keeps routing them to the closed parent);
 - `GetRecords` on a closed shard read to its end answers no `NextShardIterator` (moto always
   gives one), which is how a reader learns that the shard is done.
+
+Finally it applies `infra/cloudformation/moto_cfn_fixes.apply()`, so that stack updates (the
+pipeline lifecycle's) behave as on CloudFormation.
 """
 
 import datetime
@@ -43,6 +46,10 @@ from moto.quicksight import responses as quicksight_responses
 from moto.quicksight import urls as quicksight_urls
 from moto.redshiftdata import models, responses
 from moto.server import main
+
+import moto_cfn_fixes  # noqa: E402  (written next to this file by the test harness)
+
+moto_cfn_fixes.apply()
 
 STATEMENT_SECONDS = float(os.environ.get("CLICKSTREAM_MOTO_STATEMENT_SECONDS", "1.5"))
 STATEMENTS_BY_TOKEN = {}

@@ -398,6 +398,8 @@ class Checker:
                             "TemporalTlsCertSecretArn": f"arn:aws:secretsmanager:{self.cf.meta.region_name}:123456789012:secret:clickstream/temporal-client-cert-AbCdEf",
                             "TemporalTlsKeySecretArn": f"arn:aws:secretsmanager:{self.cf.meta.region_name}:123456789012:secret:clickstream/temporal-client-key-AbCdEf"}, []),
             ("processing", {"VpcId": vpc, "SubnetIds": ",".join(subnets), "WorkerCount": "2"}, []),
+            ("processing", {"Warehouse": "redshift", "RedshiftWorkgroupName": "clickstream", "RedshiftCopyRoleArn": "arn:aws:iam::123456789012:role/clickstream-copy-x",
+                            "RedshiftSecretArn": f"arn:aws:secretsmanager:{self.cf.meta.region_name}:123456789012:secret:clickstream/redshift-AbCdEf"}, ["EtlTaskQueue", "Warehouse"]),
             ("modeling", {"Engine": "redshift", "RedshiftWorkgroupName": "clickstream", "DataBucketName": "clickstream-check-data", "EnableAthena": "true"}, ["RedshiftCopyRoleArn", "GlueDatabaseName"]),
             ("modeling", {"Engine": "redshift", "CreateRedshiftServerless": "true"}, ["RedshiftWorkgroupName"]),
             ("modeling", {"Engine": "none"}, []),

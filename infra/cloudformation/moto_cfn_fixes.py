@@ -21,14 +21,20 @@ four clickstream templates do):
    backend but DeleteStack no longer deletes it.
 3. A resource whose Condition turns true is only created when something later reads it (an
    Output, DescribeStackResources); one whose Condition turns false is kept until DeleteStack.
+4. An updated AWS::ECS::TaskDefinition is registered with the template's PascalCase keys
+   (`Environment: [{Name, Value}]`) where a created one, and AWS, have camelCase
+   (`environment: [{name, value}]`): DescribeTaskDefinition then shows no environment.
 
 apply() wraps the two moto functions involved so that an update skips resources whose
 Condition is false, keeps tracking resources moto cannot update, then creates the resources
 whose Condition became true and deletes those whose Condition became false, as CloudFormation
-does (moto still does not apply property changes to the types it cannot update).
+does (moto still does not apply property changes to the types it cannot update); and it
+camelCases an updated task definition's container definitions as a creation does.
 """
 
 from moto.cloudformation import models, parsing
+from moto.core.utils import pascal_to_camelcase, remap_nested_keys
+from moto.ecs import models as ecs_models
 
 _ORIGINAL_PARSE_AND_UPDATE = parsing.parse_and_update_resource
 _ORIGINAL_UPDATE = parsing.ResourceMap.update
@@ -36,6 +42,7 @@ _ORIGINAL_PARSE_AND_CREATE = parsing.parse_and_create_resource
 _ORIGINAL_CREATE_RESOURCES = models.Stack.create_resources
 _ORIGINAL_OUTPUTS = models.Stack.outputs
 _ORIGINAL_STACK_RESOURCES = models.Stack.stack_resources
+_ORIGINAL_UPDATE_TASK_DEFINITION = ecs_models.TaskDefinition.update_from_cloudformation_json.__func__
 # Stacks whose resources are gone: reading their outputs or resources must not re-create them.
 _ROLLED_BACK = ("ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_COMPLETE")
 
@@ -70,10 +77,18 @@ def _update(self, template, parameters=None):
             self._parsed_resources.pop(logical_id, None)
 
 
+def _update_task_definition(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+    properties = dict(cloudformation_json["Properties"])
+    properties["ContainerDefinitions"] = remap_nested_keys(properties.get("ContainerDefinitions", []), pascal_to_camelcase)
+    camel_cased = {**cloudformation_json, "Properties": properties}
+    return _ORIGINAL_UPDATE_TASK_DEFINITION(cls, original_resource, new_resource_name, camel_cased, account_id, region_name)
+
+
 def apply():
     """Idempotent."""
     parsing.parse_and_update_resource = _parse_and_update_resource
     parsing.ResourceMap.update = _update
+    ecs_models.TaskDefinition.update_from_cloudformation_json = classmethod(_update_task_definition)
 
 
 # ------------------------------------------------------------------------------------------

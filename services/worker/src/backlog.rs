@@ -33,9 +33,26 @@ pub struct BacklogPublisher {
     pub namespace: String,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub task_queues: Vec<String>,
+    /// With the CloudFormation provisioner, the store's projects: each deployed pipeline's
+    /// workers poll a queue of their own ([`Config::pipeline_etl_task_queue`]), published too.
+    ///
+    /// [`Config::pipeline_etl_task_queue`]: clickstream_core::config::Config::pipeline_etl_task_queue
+    pub pipeline_projects: Option<clickstream_core::config::LiveProjects>,
 }
 
 impl BacklogPublisher {
+    /// The queues published this round: the configured ones, then every pipeline's.
+    pub fn queues(&self) -> Vec<String> {
+        let mut queues = self.task_queues.clone();
+        for project in self.pipeline_projects.iter().flat_map(|projects| projects.snapshot().iter().cloned().collect::<Vec<_>>()) {
+            let queue = clickstream_core::config::Config::pipeline_etl_task_queue(&project.id);
+            if !queues.contains(&queue) {
+                queues.push(queue);
+            }
+        }
+        queues
+    }
+
     /// A queue's approximate backlog: its workflow and activity tasks not yet taken.
     pub async fn backlog(&self, task_queue: &str) -> Result<i64, BacklogError> {
         let mut total = 0;
@@ -63,9 +80,9 @@ impl BacklogPublisher {
     pub async fn publish_once(&self) -> Result<Vec<(String, i64)>, BacklogError> {
         let mut published = Vec::new();
         let mut data = Vec::new();
-        for task_queue in &self.task_queues {
-            let backlog = self.backlog(task_queue).await?;
-            let dimension = Dimension::builder().name("TaskQueue").value(task_queue).build();
+        for task_queue in self.queues() {
+            let backlog = self.backlog(&task_queue).await?;
+            let dimension = Dimension::builder().name("TaskQueue").value(&task_queue).build();
             data.push(MetricDatum::builder().metric_name(METRIC_NAME).dimensions(dimension).value(backlog as f64).unit(StandardUnit::Count).build());
             published.push((task_queue.clone(), backlog));
         }

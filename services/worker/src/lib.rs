@@ -333,14 +333,19 @@ pub fn warehouse_worker(runtime: &Runtime, client: Client, config: &Config, acti
 }
 
 /// The publisher of the task queues' backlog to CloudWatch (`control.backlog_metric`):
-/// `control.backlog_task_queues`, else this process's ETL and warehouse queues.
+/// `control.backlog_task_queues`, else this process's ETL and warehouse queues; with the
+/// CloudFormation provisioner also every pipeline's own ETL queue.
 pub async fn backlog_publisher(config: &Config, temporal: &Client) -> backlog::BacklogPublisher {
     let sdk = clickstream_control::dynamodb::sdk_config(&config.control.cloudformation_region, &config.control.cloudwatch_endpoint).await;
     let task_queues = match config.control.backlog_task_queues.is_empty() {
         true => vec![config.temporal.task_queue.clone(), config.temporal.warehouse_task_queue.clone()],
         false => config.control.backlog_task_queues.clone(),
     };
-    backlog::BacklogPublisher { temporal: temporal.clone(), namespace: config.temporal.namespace.clone(), cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk), task_queues }
+    let pipeline_projects = match config.control.provisioner {
+        clickstream_core::config::ProvisionerKind::Cloudformation => Some(config.live_projects.clone()),
+        clickstream_core::config::ProvisionerKind::Local => None,
+    };
+    backlog::BacklogPublisher { temporal: temporal.clone(), namespace: config.temporal.namespace.clone(), cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk), task_queues, pipeline_projects }
 }
 
 /// The lifecycle activities of this process: the configured provisioner over the control

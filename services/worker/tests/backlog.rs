@@ -23,27 +23,31 @@ async fn the_backlog_of_a_queue_without_workers_reaches_cloudwatch() {
     config.temporal.address = temporal.address();
     config.temporal.task_queue = "backlog-test".into();
     config.control.cloudwatch_endpoint = moto.endpoint();
+    // Pipelines deployed with CloudFormation: the store's project `shop` has workers of its own.
+    config.control.provisioner = clickstream_core::config::ProvisionerKind::Cloudformation;
+    config.live_projects.replace(vec![clickstream_core::config::ProjectConfig { id: "shop".into(), apps: vec!["shop_web".into()], ..Default::default() }]);
     let client = clickstream_worker::connect(&config, Duration::from_secs(30)).await.unwrap();
     let publisher = clickstream_worker::backlog_publisher(&config, &client).await;
-    assert_eq!(publisher.task_queues, ["backlog-test", config.temporal.warehouse_task_queue.as_str()]);
+    assert_eq!(publisher.queues(), ["backlog-test", config.temporal.warehouse_task_queue.as_str(), "clickstream-etl-shop"]);
 
     // Nothing waits yet.
     assert_eq!(publisher.backlog("backlog-test").await.unwrap(), 0);
-    // Two workflows on the queue, no worker: two workflow tasks wait.
-    for id in ["waiting-1", "waiting-2"] {
+    // Two workflows on the queue, one on the pipeline's, no worker: their workflow tasks wait.
+    for (task_queue, id) in [("backlog-test", "waiting-1"), ("backlog-test", "waiting-2"), ("clickstream-etl-shop", "waiting-shop")] {
         let input = LoadInput { project_id: "proj".into(), max_files_per_batch: 1, warehouse_task_queue: "nobody".into(), carried_over: LoadSummary::default(), metadata_scan: None };
-        client.start_workflow(LoadDataWorkflow::run, input, WorkflowStartOptions::new("backlog-test", id).build()).await.unwrap();
+        client.start_workflow(LoadDataWorkflow::run, input, WorkflowStartOptions::new(task_queue, id).build()).await.unwrap();
     }
     // Temporal refreshes its approximate counts every few seconds.
     let mut published = Vec::new();
     for _ in 0..60 {
         published = publisher.publish_once().await.unwrap();
-        if published[0].1 == 2 {
+        if published[0].1 == 2 && published[2].1 == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert_eq!(published[0], ("backlog-test".to_string(), 2), "{published:?}");
+    assert_eq!(published[2], ("clickstream-etl-shop".to_string(), 1), "the pipeline's own queue: {published:?}");
 
     // CloudWatch has the datapoints, by queue.
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&clickstream_control::dynamodb::sdk_config("us-east-1", &moto.endpoint()).await);

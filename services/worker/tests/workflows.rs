@@ -389,6 +389,10 @@ async fn pipeline_lifecycle_rolls_back_a_failed_step_then_retries_and_deletes() 
         config.control.provisioner = clickstream_core::config::ProvisionerKind::Cloudformation;
         config.control.cloudformation_endpoint = moto.endpoint();
         config.control.templates_dir = histories_directory().join("../../../infra/cloudformation");
+        // The project's warehouse is Redshift: the control plane names the workgroup, the
+        // modeling stack makes the COPY role.
+        config.warehouse.redshift.workgroup_name = "clickstream".into();
+        config.warehouse.redshift.database = "dev".into();
         // Reporting on Redshift with a QuickSight owner: the level publishes the dashboards.
         let reporting = [
             ("Engine", "redshift".to_string()),
@@ -406,7 +410,8 @@ async fn pipeline_lifecycle_rolls_back_a_failed_step_then_retries_and_deletes() 
     control.create_project(NewProject { id: "shop".into(), name: "Shop".into(), description: String::new(), environment: Default::default() }).await.unwrap();
     let new_app = clickstream_control::service::NewApp { id: "shop_web".into(), name: "Shop web".into(), description: String::new(), platform: Default::default(), timezone: "Asia/Shanghai".into() };
     control.create_app("shop", new_app).await.unwrap();
-    let spec = PipelineSpec::default();
+    let mut spec = PipelineSpec::default();
+    spec.modeling.engine = clickstream_core::config::WarehouseKind::Redshift;
     let pipeline = control.create_pipeline(NewPipeline { project_id: "shop".into(), spec: spec.clone() }).await.unwrap();
     let cloudformation = aws_sdk_cloudformation::Client::new(&clickstream_control::dynamodb::sdk_config("us-east-1", &moto.endpoint()).await);
     let stack_exists = |name: &'static str| {
@@ -486,6 +491,7 @@ async fn pipeline_lifecycle_rolls_back_a_failed_step_then_retries_and_deletes() 
         // AWS answers a list parameter as given; moto 5.2.5 as a Python list.
         assert!(matches!(app_ids, Some("shop_web" | "['shop_web']")), "{name}: {app_ids:?}");
     }
+    the_deployed_worker_loads_into_redshift_on_its_own_queue(&moto, &cloudformation).await;
     let published = active.level(PipelineLevel::Reporting).stacks.iter().find(|stack| stack.name == "quicksight:clickstream_shop").cloned();
     assert!(published.as_ref().is_some_and(|assets| assets.state == "PUBLISHED" && assets.reason.contains("clickstream_shop_shop_web")), "{active:?}");
     let quicksight = aws_sdk_quicksight::Client::new(&clickstream_control::dynamodb::sdk_config("us-east-1", &moto.endpoint()).await);
@@ -505,4 +511,40 @@ async fn pipeline_lifecycle_rolls_back_a_failed_step_then_retries_and_deletes() 
     assert!(dashboard().await.is_err(), "the QuickSight dashboard is deleted with the reporting level");
     assert!(control.pipeline(&pipeline.id).await.is_err(), "the store forgot the pipeline");
     stack.replay_and_record(&[("pipeline_lifecycle_workflow", pipeline.id.clone())]).await;
+}
+
+/// The configuration a deployed pipeline worker starts with, as ECS would give it: the
+/// processing stack's `[[projects]]` parameter as the file, its task definition's
+/// `CLICKSTREAM_*` variables over it. After the modeling level it is a valid configuration
+/// that loads the project into Redshift with the modeling stack's COPY role, on the
+/// pipeline's own task queue.
+async fn the_deployed_worker_loads_into_redshift_on_its_own_queue(moto: &clickstream_e2e::MotoServer, cloudformation: &aws_sdk_cloudformation::Client) {
+    let outputs = |name: &'static str| async move {
+        let described = cloudformation.describe_stacks().stack_name(name).send().await.unwrap();
+        described.stacks()[0].outputs().iter().map(|output| (output.output_key().unwrap_or_default().to_string(), output.output_value().unwrap_or_default().to_string())).collect::<std::collections::HashMap<_, _>>()
+    };
+    let copy_role_arn = outputs("clickstream-shop-modeling").await["RedshiftCopyRoleArn"].clone();
+    assert!(copy_role_arn.contains(":role/clickstream-copy-"), "{copy_role_arn}");
+    assert_eq!(outputs("clickstream-shop-processing").await["Warehouse"], "redshift", "the modeling level updated the processing stack");
+
+    let parameter = moto.json_api("ssm", "AmazonSSM.GetParameter", serde_json::json!({"Name": "/clickstream/shop/processing/config"})).await;
+    let projects_toml = parameter["Parameter"]["Value"].as_str().unwrap().to_string();
+    let task_definition = moto.json_api("ecs", "AmazonEC2ContainerServiceV20141113.DescribeTaskDefinition", serde_json::json!({"taskDefinition": "clickstream-shop-worker"})).await;
+    let environment = task_definition["taskDefinition"]["containerDefinitions"][0]["environment"].as_array().unwrap().clone();
+    let mut figment = figment::Figment::from(figment::providers::Serialized::defaults(Config::default())).merge(<figment::providers::Toml as figment::providers::Format>::string(&projects_toml));
+    for variable in &environment {
+        let (name, value) = (variable["name"].as_str().unwrap(), variable["value"].as_str().unwrap());
+        // Configuration variables are SECTION__KEY; CLICKSTREAM_CONFIG and the like are not.
+        if let Some(path) = name.strip_prefix("CLICKSTREAM_").filter(|path| path.contains("__")) {
+            figment = figment.merge((path.to_lowercase().replace("__", "."), value.to_string()));
+        }
+    }
+    let config = Config::from_figment(figment).unwrap_or_else(|error| panic!("the deployed worker would not start: {error}\n{projects_toml}\n{environment:?}"));
+    let project = config.project("shop").unwrap();
+    assert_eq!(project.warehouse, clickstream_core::config::WarehouseKind::Redshift, "{projects_toml}");
+    assert_eq!(config.warehouse.redshift.workgroup_name, "clickstream");
+    assert_eq!(config.warehouse.redshift.copy_role_arn, copy_role_arn);
+    assert_eq!(config.temporal.task_queue, "clickstream-etl-shop");
+    assert_eq!(config.warehouse_task_queue(&project), "clickstream-etl-shop", "the worker serves its own loads");
+    assert!(config.storage.url.starts_with("s3://"), "{}", config.storage.url);
 }

@@ -4,7 +4,7 @@
 //! | level | stacks, in order |
 //! |---|---|
 //! | ingestion and processing | `processing` (data bucket, worker), then `ingestion` (collector, buffer; it takes the bucket) |
-//! | modeling | `modeling` (Redshift, Glue database) |
+//! | modeling | `modeling` (Redshift, Glue database), then, with Redshift, an update of `processing` that hands its workers the COPY role |
 //! | reporting | `reporting` (QuickSight's data source role), then the QuickSight assets through the API ([`super::quicksight`]) |
 //!
 //! Deploying creates a missing stack or updates an existing one ("no updates" is success),
@@ -108,7 +108,7 @@ impl CloudFormationProvisioner {
     /// The target of the reporting stack as deployed now (None: no QuickSight).
     async fn deployed_quicksight_target(&self, level: &PipelineLevelInput) -> Result<Option<QuickSightTarget>, ActivityFailure> {
         let Some(stack) = self.describe(&self.stack_name(&level.project_id, "reporting")).await? else { return Ok(None) };
-        let parameters = self.parameters("reporting", level, &self.outputs_of_processing(&level.project_id).await?, &[]);
+        let parameters = self.parameters("reporting", level, &self.outputs_of_deployed(&level.project_id).await?, &[]);
         Ok(Self::quicksight_target(&parameters, &stack.outputs))
     }
 
@@ -166,6 +166,7 @@ impl CloudFormationProvisioner {
                 values.push(("RetentionDays", spec.processing.retention_days.to_string()));
                 values.push(("TemporalAddress", config.temporal.address.clone()));
                 values.push(("TemporalNamespace", config.temporal.namespace.clone()));
+                values.extend(self.processing_warehouse(spec.modeling.engine, earlier_outputs));
             }
             "ingestion" => {
                 let sink = match spec.ingestion.sink {
@@ -202,6 +203,34 @@ impl CloudFormationProvisioner {
             parameters.push(Parameter::builder().parameter_key(key).parameter_value(value).build());
         }
         parameters
+    }
+
+    /// The processing stack's warehouse parameters. Redshift only once the COPY role is known
+    /// (the control plane's `copy_role_arn`, else the modeling stack's output): the worker's
+    /// configuration check refuses a Redshift project without one, so before the modeling
+    /// level the loads stay on the warehouse task queue and the files wait in the bucket.
+    fn processing_warehouse(&self, engine: WarehouseKind, earlier_outputs: &HashMap<String, String>) -> Vec<(&'static str, String)> {
+        let redshift = &self.config.warehouse.redshift;
+        let output = |key: &str| earlier_outputs.get(key).filter(|value| !value.is_empty() && value.as_str() != "none").cloned();
+        let first_set = |configured: &String, key: &str| Some(configured.clone()).filter(|value| !value.is_empty()).or_else(|| output(key));
+        let copy_role_arn = first_set(&redshift.copy_role_arn, "RedshiftCopyRoleArn");
+        let workgroup_name = match redshift.cluster_identifier.is_empty() {
+            true => first_set(&redshift.workgroup_name, "RedshiftWorkgroupName"),
+            false => None,
+        };
+        let reachable = workgroup_name.is_some() || !redshift.cluster_identifier.is_empty();
+        let Some(copy_role_arn) = copy_role_arn.filter(|_| engine == WarehouseKind::Redshift && reachable) else {
+            return vec![("Warehouse", "duckdb".into())];
+        };
+        vec![
+            ("Warehouse", "redshift".into()),
+            ("RedshiftWorkgroupName", workgroup_name.unwrap_or_default()),
+            ("RedshiftClusterIdentifier", redshift.cluster_identifier.clone()),
+            ("RedshiftDatabase", first_set(&redshift.database, "RedshiftDatabase").unwrap_or_else(|| "dev".into())),
+            ("RedshiftDbUser", redshift.db_user.clone()),
+            ("RedshiftSecretArn", redshift.secret_arn.clone()),
+            ("RedshiftCopyRoleArn", copy_role_arn),
+        ]
     }
 
     fn template_body(&self, template: &str) -> Result<String, ActivityFailure> {
@@ -268,9 +297,17 @@ impl CloudFormationProvisioner {
         }
     }
 
-    /// The outputs of the level-1 stacks later templates take (the data bucket).
-    async fn outputs_of_processing(&self, project_id: &str) -> Result<HashMap<String, String>, ActivityFailure> {
-        Ok(self.describe(&self.stack_name(project_id, "processing")).await?.map(|stack| stack.outputs).unwrap_or_default())
+    /// The outputs of the deployed stacks other templates take: the processing stack's (the
+    /// data bucket) and the modeling stack's (the Redshift COPY role), so that redeploying a
+    /// level keeps what a later level gave an earlier one.
+    async fn outputs_of_deployed(&self, project_id: &str) -> Result<HashMap<String, String>, ActivityFailure> {
+        let mut outputs = HashMap::new();
+        for template in ["processing", "modeling"] {
+            if let Some(stack) = self.describe(&self.stack_name(project_id, template)).await? {
+                outputs.extend(stack.outputs);
+            }
+        }
+        Ok(outputs)
     }
 
     async fn delete_level(&self, level: &PipelineLevelInput) -> Result<PipelineLevelOutcome, ActivityFailure> {
@@ -292,7 +329,7 @@ impl CloudFormationProvisioner {
 #[async_trait::async_trait]
 impl Provisioner for CloudFormationProvisioner {
     async fn deploy(&self, level: &PipelineLevelInput) -> Result<PipelineLevelOutcome, ActivityFailure> {
-        let mut outputs = self.outputs_of_processing(&level.project_id).await?;
+        let mut outputs = self.outputs_of_deployed(&level.project_id).await?;
         let apps = self.published_apps(&level.project_id).await?;
         let app_ids: Vec<String> = apps.iter().map(|app| app.app_id.clone()).collect();
         let mut stacks = Vec::new();
@@ -311,6 +348,16 @@ impl Provisioner for CloudFormationProvisioner {
                 let reason = format!("data source {}, dashboards {}", published.data_source, published.dashboards.join(", "));
                 stacks.push(StackStatus { name: format!("quicksight:{}", target.asset_id_prefix), state: "PUBLISHED".into(), reason });
             }
+        }
+        // The processing stack came first, without the COPY role the modeling stack has just
+        // made: update it so that its workers load into Redshift (a new task definition;
+        // ECS replaces the tasks).
+        let processing_deployed = outputs.contains_key("DataBucketName");
+        if level.level == PipelineLevel::Modeling && level.spec.modeling.engine == WarehouseKind::Redshift && processing_deployed {
+            let name = self.stack_name(&level.project_id, "processing");
+            let deployed = self.deploy_stack(&name, "processing", self.parameters("processing", level, &outputs, &app_ids)).await?;
+            tracing::info!(stack = %name, status = deployed.status.as_str(), "processing stack given the Redshift settings");
+            stacks.push(StackStatus { name, state: deployed.status.as_str().into(), reason: "the workers load into Redshift".into() });
         }
         Ok(PipelineLevelOutcome { stacks })
     }
