@@ -273,13 +273,25 @@ pub enum LevelState {
 
 /// One provisioned unit of a level: a CloudFormation stack in production, a group of local
 /// resources in the dev stack.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StackStatus {
     pub name: String,
     /// The provisioner's own words, e.g. `CREATE_COMPLETE`.
     pub state: String,
     #[serde(default)]
     pub reason: String,
+    /// What the stack gives out once deployed (CloudFormation outputs: the ingestion stack's
+    /// `IngestEndpoint`, the data bucket, …); empty otherwise.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub outputs: std::collections::BTreeMap<String, String>,
+}
+
+impl PipelineStatus {
+    /// The collector URL of the deployed ingestion stack (its `IngestEndpoint` output), which
+    /// the project's apps send to; `None` before it is deployed, or with the local provisioner.
+    pub fn ingest_endpoint(&self) -> Option<&str> {
+        self.level(PipelineLevel::IngestionProcessing).stacks.iter().find_map(|stack| stack.outputs.get("IngestEndpoint")).map(String::as_str)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -6,6 +6,8 @@
 
 use std::{process::Command, time::Duration};
 
+use clickstream_control::{ControlPlane, ControlStore, sqlite::SqliteStore};
+use clickstream_core::control_model::{PipelineLevel, StackStatus};
 use clickstream_e2e::{DevPorts, DevStack, JsonApi, MotoServer, TemporalDevServer, eventually, tool_path};
 use serde_json::{Value, json};
 
@@ -130,6 +132,20 @@ roles_claim = "cognito:groups"
         (pipeline["status"]["phase"] == "active" && pipeline["status"]["spec_version"] == 2 && pipeline["status"]["levels"][2]["state"] == "deleted").then_some(())
     })
     .await;
+
+    // With CloudFormation the lifecycle records the ingestion stack's outputs: the app's
+    // endpoint is then the pipeline's own load balancer, not the configured collector.
+    let store = ControlStore::new(std::sync::Arc::new(SqliteStore::open(&directory.path().join("control.sqlite")).unwrap()));
+    let control = ControlPlane::new(store, std::sync::Arc::new(clickstream_core::Config::default()));
+    let mut deployed = control.pipeline_status("pipeline-shop").await.unwrap();
+    let load_balancer = "http://clickstream-shop-1234.us-east-1.elb.amazonaws.com/collect";
+    let ingestion_stack = StackStatus { name: "clickstream-shop-ingestion".into(), state: "CREATE_COMPLETE".into(), outputs: [("IngestEndpoint".to_string(), load_balancer.to_string())].into(), ..Default::default() };
+    deployed.level_mut(PipelineLevel::IngestionProcessing).stacks = vec![ingestion_stack];
+    control.record_status("pipeline-shop", &deployed).await.unwrap();
+    let (status, app) = api.call(Method::GET, "/api/v1/apps/shop_web", Some(&analyst), None).await;
+    assert_eq!((status, app["endpoint"].as_str()), (200, Some(load_balancer)), "{app}");
+    let (_, apps) = api.call(Method::GET, "/api/v1/projects/shop/apps", Some(&analyst), None).await;
+    assert_eq!(apps[0]["endpoint"].as_str(), Some(load_balancer), "{apps}");
 
     // The OpenAPI document validates.
     let (status, document) = api.call(Method::GET, "/api/v1/openapi.json", Some(&analyst), None).await;

@@ -90,8 +90,19 @@ pub struct AppView {
     pub endpoint: String,
 }
 
-fn app_view(state: &ConsoleState, app: App) -> AppView {
-    AppView { app, endpoint: state.config.public_ingest_url() }
+/// An app with its project's collector URL: the deployed ingestion stack's (each pipeline has
+/// its own load balancer), else the configured `console.public_ingest_url`.
+async fn app_view(state: &ConsoleState, app: App) -> AppView {
+    let pipeline_id = clickstream_core::control_model::pipeline_id_of_project(&app.project_id);
+    let deployed = match state.control.pipeline_status(&pipeline_id).await {
+        Ok(status) => status.ingest_endpoint().map(str::to_string),
+        Err(error) => {
+            // The app is still worth showing; the configured URL stands in.
+            tracing::warn!(%pipeline_id, %error, "the pipeline's status could not be read for its collector URL");
+            None
+        }
+    };
+    AppView { endpoint: deployed.unwrap_or_else(|| state.config.public_ingest_url()), app }
 }
 
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/apps", tag = "apps", params(("project_id" = String, Path)),
@@ -99,7 +110,11 @@ fn app_view(state: &ConsoleState, app: App) -> AppView {
 pub async fn list_apps(State(state): Shared, Path(project_id): Path<String>) -> Result<Json<Vec<AppView>>, ApiError> {
     state.control.project(&project_id).await?;
     let apps = state.control.list_apps(&project_id).await?;
-    Ok(Json(apps.into_iter().map(|app| app_view(&state, app)).collect()))
+    let mut views = Vec::with_capacity(apps.len());
+    for app in apps {
+        views.push(app_view(&state, app).await);
+    }
+    Ok(Json(views))
 }
 
 #[utoipa::path(post, path = "/api/v1/projects/{project_id}/apps", tag = "apps", params(("project_id" = String, Path)), request_body = NewApp,
@@ -107,7 +122,7 @@ pub async fn list_apps(State(state): Shared, Path(project_id): Path<String>) -> 
 pub async fn create_app(State(state): Shared, Path(project_id): Path<String>, JsonBody(new): JsonBody<NewApp>) -> Result<(StatusCode, Json<AppView>), ApiError> {
     let app = state.control.create_app(&project_id, new).await?;
     refresh_live_projects_after("an app was created", &state.config, &state.control.store).await;
-    Ok((StatusCode::CREATED, Json(app_view(&state, app))))
+    Ok((StatusCode::CREATED, Json(app_view(&state, app).await)))
 }
 
 #[utoipa::path(get, path = "/api/v1/apps/{app_id}", tag = "apps", params(("app_id" = String, Path)),
@@ -116,17 +131,17 @@ pub async fn get_app(State(state): Shared, Path(app_id): Path<String>) -> Result
     // An app of the configuration file is shown with defaults (it has no stored record).
     if let Some(project) = state.config.projects.iter().find(|project| project.apps.contains(&app_id)) {
         let app = App { id: app_id.clone(), project_id: project.id.clone(), name: app_id, description: "from the configuration file".into(), platform: Default::default(), timezone: "UTC".into(), stamp: Default::default() };
-        return Ok(Json(app_view(&state, app)));
+        return Ok(Json(app_view(&state, app).await));
     }
     let app = state.control.app(&app_id).await?;
-    Ok(Json(app_view(&state, app)))
+    Ok(Json(app_view(&state, app).await))
 }
 
 #[utoipa::path(put, path = "/api/v1/apps/{app_id}", tag = "apps", params(("app_id" = String, Path)), request_body = AppChanges,
     responses((status = 200, body = AppView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn update_app(State(state): Shared, Path(app_id): Path<String>, JsonBody(changes): JsonBody<AppChanges>) -> Result<Json<AppView>, ApiError> {
     let app = state.control.update_app(&app_id, changes).await?;
-    Ok(Json(app_view(&state, app)))
+    Ok(Json(app_view(&state, app).await))
 }
 
 #[utoipa::path(delete, path = "/api/v1/apps/{app_id}", tag = "apps", params(("app_id" = String, Path)),

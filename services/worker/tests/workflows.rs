@@ -492,6 +492,11 @@ async fn pipeline_lifecycle_rolls_back_a_failed_step_then_retries_and_deletes() 
         assert!(matches!(app_ids, Some("shop_web" | "['shop_web']")), "{name}: {app_ids:?}");
     }
     the_deployed_worker_loads_into_redshift_on_its_own_queue(&moto, &cloudformation).await;
+    // The status keeps the ingestion stack's collector URL, which the console shows as the
+    // project's apps' endpoint.
+    let described = cloudformation.describe_stacks().stack_name("clickstream-shop-ingestion").send().await.unwrap();
+    let ingest_endpoint = described.stacks()[0].outputs().iter().find(|output| output.output_key() == Some("IngestEndpoint")).and_then(|output| output.output_value()).unwrap().to_string();
+    assert_eq!(control.pipeline_status(&pipeline.id).await.unwrap().ingest_endpoint(), Some(ingest_endpoint.as_str()));
     let published = active.level(PipelineLevel::Reporting).stacks.iter().find(|stack| stack.name == "quicksight:clickstream_shop").cloned();
     assert!(published.as_ref().is_some_and(|assets| assets.state == "PUBLISHED" && assets.reason.contains("clickstream_shop_shop_web")), "{active:?}");
     let quicksight = aws_sdk_quicksight::Client::new(&clickstream_control::dynamodb::sdk_config("us-east-1", &moto.endpoint()).await);

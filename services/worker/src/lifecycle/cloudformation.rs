@@ -287,11 +287,11 @@ impl CloudFormationProvisioner {
     /// Deletes a stack (whatever state it is in) and waits until it is gone.
     async fn delete_stack(&self, name: &str) -> Result<StackStatus, ActivityFailure> {
         if self.describe(name).await?.is_none() {
-            return Ok(StackStatus { name: name.into(), state: "DELETE_COMPLETE".into(), reason: "did not exist".into() });
+            return Ok(StackStatus { name: name.into(), state: "DELETE_COMPLETE".into(), reason: "did not exist".into(), ..Default::default() });
         }
         self.client.delete_stack().stack_name(name).send().await.map_err(|error| unavailable("DeleteStack", error))?;
         match self.settle(name).await? {
-            None => Ok(StackStatus { name: name.into(), state: "DELETE_COMPLETE".into(), reason: String::new() }),
+            None => Ok(StackStatus { name: name.into(), state: "DELETE_COMPLETE".into(), reason: String::new(), ..Default::default() }),
             Some(stack) if stack.status == CfnStackStatus::DeleteFailed => Err(ActivityFailure::ProvisionFailed(format!("stack {name} could not be deleted: {}", stack.reason))),
             Some(stack) => Err(ActivityFailure::ProvisionerUnavailable(format!("stack {name} is still {} after DeleteStack", stack.status.as_str()))),
         }
@@ -317,7 +317,7 @@ impl CloudFormationProvisioner {
             && let Some(target) = self.deployed_quicksight_target(level).await?
         {
             self.quicksight.remove(&target, &self.published_apps(&level.project_id).await?).await?;
-            stacks.push(StackStatus { name: format!("quicksight:{}", target.asset_id_prefix), state: "DELETE_COMPLETE".into(), reason: String::new() });
+            stacks.push(StackStatus { name: format!("quicksight:{}", target.asset_id_prefix), state: "DELETE_COMPLETE".into(), reason: String::new(), ..Default::default() });
         }
         for template in Self::templates(level.level).iter().rev() {
             stacks.push(self.delete_stack(&self.stack_name(&level.project_id, template)).await?);
@@ -338,7 +338,7 @@ impl Provisioner for CloudFormationProvisioner {
             let parameters = self.parameters(template, level, &outputs, &app_ids);
             let deployed = self.deploy_stack(&name, template, parameters.clone()).await?;
             tracing::info!(stack = %name, status = deployed.status.as_str(), "stack deployed");
-            stacks.push(StackStatus { name, state: deployed.status.as_str().into(), reason: deployed.reason });
+            stacks.push(StackStatus { name, state: deployed.status.as_str().into(), reason: deployed.reason, outputs: deployed.outputs.clone().into_iter().collect() });
             outputs.extend(deployed.outputs);
             if *template == "reporting"
                 && let Some(target) = Self::quicksight_target(&parameters, &outputs)
@@ -346,7 +346,7 @@ impl Provisioner for CloudFormationProvisioner {
                 let published = self.quicksight.publish(&target, &apps).await?;
                 tracing::info!(data_source = %published.data_source, dashboards = ?published.dashboards, "QuickSight assets published");
                 let reason = format!("data source {}, dashboards {}", published.data_source, published.dashboards.join(", "));
-                stacks.push(StackStatus { name: format!("quicksight:{}", target.asset_id_prefix), state: "PUBLISHED".into(), reason });
+                stacks.push(StackStatus { name: format!("quicksight:{}", target.asset_id_prefix), state: "PUBLISHED".into(), reason, ..Default::default() });
             }
         }
         // The processing stack came first, without the COPY role the modeling stack has just
@@ -357,7 +357,7 @@ impl Provisioner for CloudFormationProvisioner {
             let name = self.stack_name(&level.project_id, "processing");
             let deployed = self.deploy_stack(&name, "processing", self.parameters("processing", level, &outputs, &app_ids)).await?;
             tracing::info!(stack = %name, status = deployed.status.as_str(), "processing stack given the Redshift settings");
-            stacks.push(StackStatus { name, state: deployed.status.as_str().into(), reason: "the workers load into Redshift".into() });
+            stacks.push(StackStatus { name, state: deployed.status.as_str().into(), reason: "the workers load into Redshift".into(), outputs: deployed.outputs.into_iter().collect() });
         }
         Ok(PipelineLevelOutcome { stacks })
     }
@@ -371,8 +371,8 @@ impl Provisioner for CloudFormationProvisioner {
         for template in Self::templates(level.level) {
             let name = self.stack_name(&level.project_id, template);
             let state = match self.settle(&name).await? {
-                Some(stack) => StackStatus { name, state: stack.status.as_str().into(), reason: stack.reason },
-                None => StackStatus { name, state: "DELETE_COMPLETE".into(), reason: "missing".into() },
+                Some(stack) => StackStatus { name, state: stack.status.as_str().into(), reason: stack.reason, ..Default::default() },
+                None => StackStatus { name, state: "DELETE_COMPLETE".into(), reason: "missing".into(), ..Default::default() },
             };
             stacks.push(state);
         }

@@ -32,11 +32,11 @@ pub struct LocalProvisioner {
 }
 
 fn complete(name: impl Into<String>, reason: impl Into<String>) -> StackStatus {
-    StackStatus { name: name.into(), state: "CREATE_COMPLETE".into(), reason: reason.into() }
+    StackStatus { name: name.into(), state: "CREATE_COMPLETE".into(), reason: reason.into(), ..Default::default() }
 }
 
 fn deleted(name: impl Into<String>) -> StackStatus {
-    StackStatus { name: name.into(), state: "DELETE_COMPLETE".into(), reason: String::new() }
+    StackStatus { name: name.into(), state: "DELETE_COMPLETE".into(), reason: String::new(), ..Default::default() }
 }
 
 fn unavailable(error: impl std::fmt::Display) -> ActivityFailure {
@@ -129,7 +129,7 @@ impl Provisioner for LocalProvisioner {
             return self.remove(level).await;
         }
         // Schedule updates are atomic: a failed one left the previous schedule in place.
-        Ok(PipelineLevelOutcome { stacks: vec![StackStatus { name: level.level.name().into(), state: "UPDATE_ROLLBACK_COMPLETE".into(), reason: "the previous configuration is in place".into() }] })
+        Ok(PipelineLevelOutcome { stacks: vec![StackStatus { name: level.level.name().into(), state: "UPDATE_ROLLBACK_COMPLETE".into(), reason: "the previous configuration is in place".into(), ..Default::default() }] })
     }
 
     async fn delete(&self, level: &PipelineLevelInput) -> Result<PipelineLevelOutcome, ActivityFailure> {
