@@ -412,6 +412,10 @@ async fn pipeline_lifecycle_rolls_back_a_failed_step_then_retries_and_deletes() 
     control.create_app("shop", new_app).await.unwrap();
     let mut spec = PipelineSpec::default();
     spec.modeling.engine = clickstream_core::config::WarehouseKind::Redshift;
+    // Processing settings the deployed worker must follow.
+    spec.processing.enrichers = vec!["page_url".into(), "ip_geo".into()];
+    spec.processing.data_freshness_hours = 48;
+    spec.processing.schedule = clickstream_core::control_model::ScheduleSpec { interval_seconds: None, cron: Some("*/15 * * * *".into()) };
     let pipeline = control.create_pipeline(NewPipeline { project_id: "shop".into(), spec: spec.clone() }).await.unwrap();
     let cloudformation = aws_sdk_cloudformation::Client::new(&clickstream_control::dynamodb::sdk_config("us-east-1", &moto.endpoint()).await);
     let stack_exists = |name: &'static str| {
@@ -547,6 +551,8 @@ async fn the_deployed_worker_loads_into_redshift_on_its_own_queue(moto: &clickst
     let config = Config::from_figment(figment).unwrap_or_else(|error| panic!("the deployed worker would not start: {error}\n{projects_toml}\n{environment:?}"));
     let project = config.project("shop").unwrap();
     assert_eq!(project.warehouse, clickstream_core::config::WarehouseKind::Redshift, "{projects_toml}");
+    assert_eq!(project.enrichers, Some(vec!["page_url".to_string(), "ip_geo".to_string()]), "{projects_toml}");
+    assert_eq!((project.freshness_hours, project.etl_cron.as_deref()), (Some(48), Some("*/15 * * * *")), "{projects_toml}");
     assert_eq!(config.warehouse.redshift.workgroup_name, "clickstream");
     assert_eq!(config.warehouse.redshift.copy_role_arn, copy_role_arn);
     assert_eq!(config.temporal.task_queue, "clickstream-etl-shop");

@@ -164,6 +164,9 @@ impl CloudFormationProvisioner {
                 values.push(("EtlIntervalSeconds", schedule.interval_seconds.unwrap_or(3600).to_string()));
                 values.push(("EtlBufferSeconds", spec.processing.buffer_seconds.to_string()));
                 values.push(("RetentionDays", spec.processing.retention_days.to_string()));
+                values.push(("Enrichers", spec.processing.enrichers.join(",")));
+                values.push(("DataFreshnessHours", spec.processing.data_freshness_hours.to_string()));
+                values.push(("EtlCron", schedule.cron.clone().unwrap_or_default()));
                 values.push(("TemporalAddress", config.temporal.address.clone()));
                 values.push(("TemporalNamespace", config.temporal.namespace.clone()));
                 values.extend(self.processing_warehouse(spec.modeling.engine, earlier_outputs));
