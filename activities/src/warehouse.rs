@@ -20,6 +20,21 @@ const EVENT_TABLE_NAME: &str = clickstream_etl::tables::event_v2::TABLE_NAME;
 /// Errors of the warehouse are DuckDB's own; they are retryable (a lock, the disk).
 pub type WarehouseError = duckdb::Error;
 
+/// Rebuilds one app's reporting aggregates in one transaction (readers see the old rows or
+/// the new); returns the rows of the activity aggregates (the last two statements).
+fn refresh_app_aggregates(connection: &mut Connection, app_id: &str) -> Result<u64, duckdb::Error> {
+    let transaction = connection.transaction()?;
+    let statements = clickstream_reporting::aggregates::refresh_statements(app_id, Dialect::DuckDb);
+    let (setup, filling) = statements.split_at(statements.len() - 2);
+    transaction.execute_batch(&(setup.join(";\n") + ";"))?;
+    let mut rows = 0;
+    for insert in filling {
+        rows += transaction.execute(insert, [])? as u64;
+    }
+    transaction.commit()?;
+    Ok(rows)
+}
+
 pub struct DuckDbWarehouse {
     connection: Mutex<Connection>,
     path: PathBuf,
@@ -115,7 +130,27 @@ impl DuckDbWarehouse {
                 rows_inserted BIGINT NOT NULL
             );",
         )?;
-        Ok(DuckDbWarehouse { connection: Mutex::new(connection), path: path.to_path_buf() })
+        let warehouse = DuckDbWarehouse { connection: Mutex::new(connection), path: path.to_path_buf() };
+        warehouse.build_missing_sequence_aggregates()?;
+        Ok(warehouse)
+    }
+
+    /// A warehouse file from before the sequence aggregates (`report_user_events`, which the
+    /// explorations read) gets them now rather than at its apps' next load.
+    fn build_missing_sequence_aggregates(&self) -> Result<(), duckdb::Error> {
+        let mut connection = self.lock();
+        let apps: Vec<String> = {
+            let mut statement = connection.prepare(
+                "SELECT table_schema FROM information_schema.tables WHERE table_name = ? \
+                 EXCEPT SELECT table_schema FROM information_schema.tables WHERE table_name = ? ORDER BY 1",
+            )?;
+            statement.query_map(params![EVENT_TABLE_NAME, clickstream_reporting::aggregates::USER_EVENTS_TABLE], |row| row.get(0))?.collect::<Result<_, _>>()?
+        };
+        for app_id in apps {
+            tracing::info!(%app_id, "building the reporting aggregates this warehouse file lacks");
+            refresh_app_aggregates(&mut connection, &app_id)?;
+        }
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -290,15 +325,7 @@ impl DuckDbWarehouse {
         };
         let mut rows = 0;
         for app_id in apps {
-            let transaction = connection.transaction()?;
-            let statements = clickstream_reporting::aggregates::refresh_statements(&app_id, Dialect::DuckDb);
-            // The last two statements fill the tables: their counts are the rows written.
-            let (setup, filling) = statements.split_at(statements.len() - 2);
-            transaction.execute_batch(&(setup.join(";\n") + ";"))?;
-            for insert in filling {
-                rows += transaction.execute(insert, [])? as u64;
-            }
-            transaction.commit()?;
+            rows += refresh_app_aggregates(&mut connection, &app_id)?;
         }
         Ok(rows)
     }
@@ -552,6 +579,14 @@ mod tests {
             [format!("{DAY_MS} 2 2"), format!("{} 1 1", 2 * DAY_MS)]
         );
         assert_eq!(warehouse.refresh_reporting_aggregates().unwrap(), 4, "a rebuild replaces the rows");
+        assert_eq!(query_text(&warehouse, "SELECT user_pseudo_id || ' ' || len(event_names) FROM \"app-1\".report_user_events"), ["u1 1"], "the sequences too");
+
+        // A file from before the sequence aggregates gets them when it is opened.
+        warehouse.lock().execute_batch("DROP TABLE \"app-1\".report_user_events; DROP TABLE \"app-1\".report_session_pages;").unwrap();
+        drop(warehouse);
+        let reopened = DuckDbWarehouse::open(&directory.path().join("w.duckdb")).unwrap();
+        assert_eq!(query_text(&reopened, "SELECT user_pseudo_id || ' ' || len(event_names) FROM \"app-1\".report_user_events"), ["u1 1"]);
+        assert_eq!(query_text(&reopened, "SELECT count(*)::VARCHAR FROM \"app-1\".report_session_pages"), ["0"], "there, empty: these page views have no URL");
     }
 
     #[test]

@@ -17,6 +17,14 @@
 //!   and exit pages are the first and last of its rows'). A user or session count is an exact
 //!   `COUNT(DISTINCT …)` over its rows.
 //! - `report_event_activity`: events per quarter hour and event name.
+//!
+//! On DuckDB two more, of sequences, serve the explorations that follow each user or session
+//! in time (funnel, path) when they have no filter and no breakdown:
+//! - `report_user_events`: one row per user, with the user's event names and, for each, the
+//!   sorted list of its times. A funnel reads 300,000 rows instead of grouping 10M events.
+//! - `report_session_pages`: one row per user and session (`session_id`, '' when missing)
+//!   with its page views' times and pages, in (time, event id) order. A path over pages reads
+//!   1M rows instead of grouping 6M page views.
 
 use crate::{
     query::Column,
@@ -25,6 +33,10 @@ use crate::{
 
 pub const SESSION_ACTIVITY_TABLE: &str = "report_session_activity";
 pub const EVENT_ACTIVITY_TABLE: &str = "report_event_activity";
+/// DuckDB only: each user's event names and the sorted times of each.
+pub const USER_EVENTS_TABLE: &str = "report_user_events";
+/// DuckDB only: each session's page views, in order.
+pub const SESSION_PAGES_TABLE: &str = "report_session_pages";
 /// The aggregates' time step: every time zone's offset is a multiple of it.
 pub const BUCKET_MILLIS: i64 = 15 * 60_000;
 
@@ -63,6 +75,10 @@ enum ColumnType {
     Text,
     Integer,
     BigInt,
+    /// DuckDB lists, for the sequence tables.
+    TextList,
+    BigIntList,
+    BigIntListList,
 }
 
 /// `report_session_activity`'s key columns as stored (the screen resolution is kept as its
@@ -83,6 +99,9 @@ fn type_name(dialect: Dialect, column_type: ColumnType) -> &'static str {
         ColumnType::Text => dialect.text_type(),
         ColumnType::Integer => "INTEGER",
         ColumnType::BigInt => "BIGINT",
+        ColumnType::TextList => "VARCHAR[]",
+        ColumnType::BigIntList => "BIGINT[]",
+        ColumnType::BigIntListList => "BIGINT[][]",
     }
 }
 
@@ -112,16 +131,40 @@ pub fn create_statements(app_id: &str, dialect: Dialect) -> Vec<String> {
     session_columns.extend([("events", ColumnType::BigInt)]);
     session_columns.extend(COUNTED_EVENTS.map(|(column, _)| (column, ColumnType::BigInt)));
     session_columns.extend(EDGE_COLUMNS);
-    vec![
+    let mut statements = vec![
         create_table(dialect, &schema, SESSION_ACTIVITY_TABLE, &session_columns),
         create_table(dialect, &schema, EVENT_ACTIVITY_TABLE, &[("event_time_msec", ColumnType::BigInt), ("event_name", ColumnType::Text), ("events", ColumnType::BigInt)]),
+    ];
+    if dialect == Dialect::DuckDb {
+        statements.push(create_table(dialect, &schema, USER_EVENTS_TABLE, &[("user_pseudo_id", ColumnType::Text), ("event_names", ColumnType::TextList), ("event_times", ColumnType::BigIntListList)]));
+        statements.push(create_table(dialect, &schema, SESSION_PAGES_TABLE, &[("user_pseudo_id", ColumnType::Text), ("path_key", ColumnType::Text), ("page_times", ColumnType::BigIntList), ("pages", ColumnType::TextList)]));
+    }
+    statements
+}
+
+/// DuckDB: empties and refills the sequence tables (see the module's documentation).
+fn sequence_refresh_statements(schema: &str) -> Vec<String> {
+    vec![
+        format!("DELETE FROM {schema}.{USER_EVENTS_TABLE}"),
+        format!("DELETE FROM {schema}.{SESSION_PAGES_TABLE}"),
+        format!(
+            "INSERT INTO {schema}.{USER_EVENTS_TABLE} SELECT user_pseudo_id, list(event_name ORDER BY event_name), list(times ORDER BY event_name) \
+             FROM (SELECT user_pseudo_id, event_name, list(event_time_msec ORDER BY event_time_msec) AS times FROM {schema}.event_v2 \
+             WHERE user_pseudo_id IS NOT NULL AND event_name IS NOT NULL GROUP BY ALL) GROUP BY user_pseudo_id"
+        ),
+        format!(
+            "INSERT INTO {schema}.{SESSION_PAGES_TABLE} SELECT user_pseudo_id, COALESCE(session_id, '') AS path_key, \
+             list(event_time_msec ORDER BY event_time_msec, event_id), list(page_view_page_url_path ORDER BY event_time_msec, event_id) \
+             FROM {schema}.event_v2 WHERE {IS_PAGE_VIEW} GROUP BY ALL"
+        ),
     ]
 }
 
 /// Rebuilds an app's aggregates from its `event_v2` (which must exist): create when missing,
 /// empty, refill; run them in one transaction so that readers see the old rows or the new.
 /// A full rebuild is exact whatever the loads changed (late events, deleted expired rows); it
-/// reads `event_v2` twice. The row counts are those of the last two statements.
+/// reads `event_v2` twice (four times on DuckDB, with the sequence tables). The row counts
+/// are those of the last two statements.
 pub fn refresh_statements(app_id: &str, dialect: Dialect) -> Vec<String> {
     let schema = quote_identifier(app_id);
     let bucket = bucket_start(dialect);
@@ -174,6 +217,9 @@ pub fn refresh_statements(app_id: &str, dialect: Dialect) -> Vec<String> {
         }
     };
     let mut statements = create_statements(app_id, dialect);
+    if dialect == Dialect::DuckDb {
+        statements.extend(sequence_refresh_statements(&schema));
+    }
     statements.push(format!("DELETE FROM {schema}.{SESSION_ACTIVITY_TABLE}"));
     statements.push(format!("DELETE FROM {schema}.{EVENT_ACTIVITY_TABLE}"));
     statements.push(format!(
@@ -218,8 +264,9 @@ pub fn quicksight_data_sets(scope: &crate::AppScope, dialect: Dialect) -> Vec<Ag
     let schema = quote_identifier(&scope.app_id);
     let local_time = dialect.local_time("event_time_msec", scope.zone_name());
     let kind_of = |column_type: ColumnType| match column_type {
-        ColumnType::Text => DataSetColumnKind::Text,
         ColumnType::Integer | ColumnType::BigInt => DataSetColumnKind::Integer,
+        // The session columns are all scalar.
+        ColumnType::Text | ColumnType::TextList | ColumnType::BigIntList | ColumnType::BigIntListList => DataSetColumnKind::Text,
     };
     let mut session_columns: Vec<(&'static str, DataSetColumnKind)> = session_key_columns().into_iter().skip(1).map(|(name, column_type)| (name, kind_of(column_type))).collect();
     session_columns.push(("events", DataSetColumnKind::Integer));

@@ -9,6 +9,7 @@ use chrono_tz::Tz;
 
 use crate::{
     query::{AttributionAnalysis, AttributionModel, Column, Condition, DateRange, EventAnalysis, Exploration, Field, FunnelAnalysis, Measure, Operator, PathAnalysis, PathNode, PathSplit, RetentionAnalysis},
+    aggregates::{SESSION_PAGES_TABLE, USER_EVENTS_TABLE},
     sql::{Binder, Dialect, Statement, quote_identifier},
 };
 
@@ -258,23 +259,18 @@ fn funnel_base(binder: &mut Binder, scope: &AppScope, query: &FunnelAnalysis, st
 /// each later step's events, then each step's time is the earliest time in its list after the
 /// previous step's, within the window. On 10M events: 1.2 s where the joins take 1.8 s.
 fn funnel_in_one_pass(binder: &mut Binder, scope: &AppScope, query: &FunnelAnalysis) -> String {
-    // No condition on the event names: the per-step FILTERs below pick the rows, and an IN
-    // list over every event costs more than it saves.
-    let base = funnel_base(binder, scope, query, false);
     let window = binder.bind(i64::from(query.window_seconds) * 1000);
-    let first_step = binder.bind(&query.steps[0]);
-    let mut per_user = vec![
-        // A user enters once, in the group of their first step-1 event.
-        format!("arg_min(group_value, (event_time_msec, event_id)) FILTER (WHERE event_name = {first_step}) AS group_value"),
-        format!("MIN(event_time_msec) FILTER (WHERE event_name = {first_step}) AS time_1"),
-    ];
-    for (index, step) in query.steps.iter().enumerate().skip(1) {
-        per_user.push(format!("list(event_time_msec) FILTER (WHERE event_name = {}) AS times_{}", binder.bind(step), index + 1));
-    }
-    let mut ctes = vec![base, format!("users AS (SELECT {} FROM base GROUP BY user_pseudo_id)", per_user.join(", ")), "reached_1 AS (SELECT * FROM users WHERE time_1 IS NOT NULL)".to_string()];
+    let range_end = binder.bind(scope.range_millis(&query.range).1);
+    // `users`: per user, `group_value`, `time_1` (the first step-1 time in the range) and
+    // `times_<n>` (the times of step n's events; later steps filter them).
+    let mut ctes = match query.group_by.is_none() && query.filters.is_empty() {
+        true => vec![funnel_users_from_sequences(binder, scope, query)],
+        false => funnel_users_from_events(binder, scope, query),
+    };
+    ctes.push("reached_1 AS (SELECT * FROM users WHERE time_1 IS NOT NULL)".to_string());
     for number in 2..=query.steps.len() {
         ctes.push(format!(
-            "reached_{number} AS (SELECT *, list_min(list_filter(times_{number}, lambda t: t > time_{previous} AND t <= time_1 + {window})) AS time_{number} FROM reached_{previous})",
+            "reached_{number} AS (SELECT *, list_min(list_filter(times_{number}, lambda t: t > time_{previous} AND t <= time_1 + {window} AND t < {range_end})) AS time_{number} FROM reached_{previous})",
             previous = number - 1
         ));
     }
@@ -287,8 +283,75 @@ fn funnel_in_one_pass(binder: &mut Binder, scope: &AppScope, query: &FunnelAnaly
     format!("WITH {} SELECT group_value, step, event_name, users FROM ({}) AS steps WHERE users > 0 ORDER BY 1 NULLS FIRST, 2", ctes.join(", "), counts.join(" UNION ALL "))
 }
 
+/// DuckDB: the top flows between consecutive nodes of `paths` (CTEs ending in `paths`, whose
+/// `nodes` are each path's first `max_steps` nodes, in order).
+fn top_flows_of_first_nodes(binder: &mut Binder, query: &PathAnalysis, paths: &str) -> String {
+    let top = binder.bind(i64::from(query.top_flows_per_step));
+    format!(
+        "WITH {paths}, \
+         pairs AS (SELECT unnest(range(1, len(nodes))) AS step, nodes FROM paths), \
+         flows AS (SELECT step, nodes[step] AS source, nodes[step + 1] AS target, COUNT(*) AS paths FROM pairs GROUP BY ALL), \
+         ranked AS (SELECT step, source, target, paths, ROW_NUMBER() OVER (PARTITION BY step ORDER BY paths DESC, source, target) AS flow_rank FROM flows) \
+         SELECT step, source, target, paths FROM ranked WHERE flow_rank <= {top} ORDER BY step, paths DESC, source, target"
+    )
+}
+
+/// `paths` (each session's first `max_steps` pages in the range, as `nodes`) of a page path by
+/// session without filter, from the reporting aggregate of each session's page views (one row
+/// per session, already in order): 0.5 s where grouping 6M page views takes 1.6 s. A session
+/// wholly inside the range takes its first pages; one crossing an end keeps its pages inside.
+fn path_first_pages_from_sequences(binder: &mut Binder, scope: &AppScope, query: &PathAnalysis) -> String {
+    let schema = quote_identifier(&scope.app_id);
+    let (from, to) = scope.range_millis(&query.range);
+    let (from, to) = (binder.bind(from), binder.bind(to));
+    let steps = query.max_steps;
+    format!(
+        "paths AS (SELECT CASE WHEN page_times[1] >= {from} AND page_times[-1] < {to} THEN pages[1:{steps}] \
+         ELSE list_transform(list_filter(list_zip(pages, page_times), lambda page: page[2] >= {from} AND page[2] < {to}), lambda page: page[1])[1:{steps}] END AS nodes \
+         FROM {schema}.{SESSION_PAGES_TABLE} WHERE page_times[-1] >= {from} AND page_times[1] < {to})"
+    )
+}
+
+/// The funnel's `users` from the events of the range: one grouping pass per user takes the
+/// first step-1 event (its time and group) and the list of times of each later step.
+fn funnel_users_from_events(binder: &mut Binder, scope: &AppScope, query: &FunnelAnalysis) -> Vec<String> {
+    // No condition on the event names: the per-step FILTERs below pick the rows, and an IN
+    // list over every event costs more than it saves.
+    let base = funnel_base(binder, scope, query, false);
+    let first_step = binder.bind(&query.steps[0]);
+    let mut per_user = vec![
+        // A user enters once, in the group of their first step-1 event.
+        format!("arg_min(group_value, (event_time_msec, event_id)) FILTER (WHERE event_name = {first_step}) AS group_value"),
+        format!("MIN(event_time_msec) FILTER (WHERE event_name = {first_step}) AS time_1"),
+    ];
+    for (index, step) in query.steps.iter().enumerate().skip(1) {
+        per_user.push(format!("list(event_time_msec) FILTER (WHERE event_name = {}) AS times_{}", binder.bind(step), index + 1));
+    }
+    vec![base, format!("users AS (SELECT {} FROM base GROUP BY user_pseudo_id)", per_user.join(", "))]
+}
+
+/// The funnel's `users` of a funnel without breakdown or filter, from the reporting aggregate
+/// of each user's event times (one row per user, already grouped and sorted): 0.4 s where
+/// grouping 10M events takes 1.3 s. The steps' times outside the range are dropped by the
+/// range conditions on `time_1` and on every later step.
+fn funnel_users_from_sequences(binder: &mut Binder, scope: &AppScope, query: &FunnelAnalysis) -> String {
+    let schema = quote_identifier(&scope.app_id);
+    let (from, to) = scope.range_millis(&query.range);
+    let (from, to) = (binder.bind(from), binder.bind(to));
+    let mut times_of = |step: &String| format!("event_times[list_position(event_names, {})]", binder.bind(step));
+    let mut columns = vec![format!("CAST(NULL AS VARCHAR) AS group_value"), format!("list_min(list_filter({}, lambda t: t >= {from} AND t < {to})) AS time_1", times_of(&query.steps[0]))];
+    for (index, step) in query.steps.iter().enumerate().skip(1) {
+        columns.push(format!("{} AS times_{}", times_of(step), index + 1));
+    }
+    format!("users AS (SELECT {} FROM {schema}.{USER_EVENTS_TABLE})", columns.join(", "))
+}
+
 /// Columns: `step` (of the source node, 1-based), `source`, `target`, `paths`.
 fn path(binder: &mut Binder, scope: &AppScope, query: &PathAnalysis) -> String {
+    if binder.dialect == Dialect::DuckDb && query.start.is_none() && query.node == PathNode::Page && query.split == PathSplit::Session && query.filters.is_empty() {
+        let paths = path_first_pages_from_sequences(binder, scope, query);
+        return top_flows_of_first_nodes(binder, query, &paths);
+    }
     let (node, conditions) = match query.node {
         PathNode::Event => ("e.event_name".to_string(), Vec::new()),
         PathNode::Page => ("e.page_view_page_url_path".to_string(), vec![format!("e.event_name = {}", binder.bind("_page_view")), "e.page_view_page_url_path IS NOT NULL".into()]),
@@ -323,16 +386,8 @@ fn path(binder: &mut Binder, scope: &AppScope, query: &PathAnalysis) -> String {
         // count keeps the smallest keys, in order), instead of numbering every event with a
         // window and joining the numbered rows to themselves: 3× faster on 10M events. The
         // count is a checked number (2–10), so it is written as a literal.
-        let top = binder.bind(i64::from(query.top_flows_per_step));
-        return format!(
-            "WITH {base}, {keyed}, \
-             paths AS (SELECT min_by(node, (event_time_msec, event_id), {}) AS nodes FROM keyed GROUP BY user_pseudo_id, path_key), \
-             pairs AS (SELECT unnest(range(1, len(nodes))) AS step, nodes FROM paths), \
-             flows AS (SELECT step, nodes[step] AS source, nodes[step + 1] AS target, COUNT(*) AS paths FROM pairs GROUP BY ALL), \
-             ranked AS (SELECT step, source, target, paths, ROW_NUMBER() OVER (PARTITION BY step ORDER BY paths DESC, source, target) AS flow_rank FROM flows) \
-             SELECT step, source, target, paths FROM ranked WHERE flow_rank <= {top} ORDER BY step, paths DESC, source, target",
-            query.max_steps
-        );
+        let paths = format!("{base}, {keyed}, paths AS (SELECT min_by(node, (event_time_msec, event_id), {}) AS nodes FROM keyed GROUP BY user_pseudo_id, path_key)", query.max_steps);
+        return top_flows_of_first_nodes(binder, query, &paths);
     }
     let ordered = format!("ordered AS (SELECT user_pseudo_id, path_key, node, ROW_NUMBER() OVER (PARTITION BY user_pseudo_id, path_key {order}) AS position FROM keyed)");
     let max_steps = binder.bind(i64::from(query.max_steps));

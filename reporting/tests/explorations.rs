@@ -107,6 +107,32 @@ fn funnel_counts_users_through_ordered_steps_within_the_window() {
     assert_eq!(rows(&pro), [json!([null, 1, "_page_view", 1]), json!([null, 2, "add_to_cart", 1]), json!([null, 3, "purchase", 1])]);
 }
 
+/// DuckDB answers a funnel without breakdown or filter, and a page path by session without
+/// filter, from the sequence aggregates; with a filter every event passes, from the events.
+/// Both must agree over whole and partial ranges (sessions and windows cut by a range's ends).
+#[test]
+fn the_sequence_aggregates_answer_as_the_events_do() {
+    let every_event = vec![Condition { field: Field::Column(Column::EventName), operator: Operator::IsNotNull, values: Vec::new() }];
+    let on_duckdb = |exploration: Exploration| {
+        let statement = build_exploration(&exploration, &AppScope::new(APP, "UTC").unwrap(), Dialect::DuckDb);
+        (run_on_duckdb(&warehouse(), &statement).unwrap_or_else(|error| panic!("{error}\n{}", statement.sql)), statement.sql)
+    };
+    for (from, to) in [(0, 13), (0, 0), (1, 13), (2, 13), (0, 1)] {
+        let funnel = |filters: Vec<Condition>| {
+            Exploration::Funnel(FunnelAnalysis { range: range(from, to), steps: names(&["_page_view", "add_to_cart", "purchase"]), window_seconds: 86_400, group_by: None, filters })
+        };
+        let ((from_sequences, sequences_sql), (from_events, _)) = (on_duckdb(funnel(vec![])), on_duckdb(funnel(every_event.clone())));
+        assert!(sequences_sql.contains("report_user_events"), "{sequences_sql}");
+        assert_eq!(rows(&from_sequences), rows(&from_events), "funnel over days {from}..={to}");
+        let path = |filters: Vec<Condition>| {
+            Exploration::Path(PathAnalysis { range: range(from, to), node: PathNode::Page, split: PathSplit::Session, start: None, max_steps: 5, top_flows_per_step: 20, filters })
+        };
+        let ((from_sequences, sequences_sql), (from_events, _)) = (on_duckdb(path(vec![])), on_duckdb(path(every_event.clone())));
+        assert!(sequences_sql.contains("report_session_pages"), "{sequences_sql}");
+        assert_eq!(rows(&from_sequences), rows(&from_events), "path over days {from}..={to}");
+    }
+}
+
 #[test]
 fn path_counts_flows_between_consecutive_nodes() {
     // Sessions by page: s1 /home→/product, s2 /home, s3 /home→/product, s8 /product,
