@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    aggregates::{EVENT_ACTIVITY_TABLE, SESSION_ACTIVITY_TABLE, session_activity_answers},
+    aggregates::{EVENT_ACTIVITY_TABLE, SESSION_ACTIVITY_TABLE, USER_VIEWS_TABLE, session_activity_answers},
     build::{AppScope, Base, EVENT_TABLE, base_cte_between, column_expression, retention_of_events},
     check::{Catalog, InvalidQuery, check_exploration},
     query::{Column, Condition, DateRange, EventAnalysis, Exploration, Granularity, RetentionAnalysis},
@@ -137,6 +137,7 @@ pub fn build_dashboard(page: DashboardPage, request: &DashboardRequest, scope: &
         range_millis: scope.range_millis(&request.range),
         session_source: if request.use_aggregates && filters_on_dimensions { Source::SessionActivity } else { Source::Events },
         event_name_source: if request.use_aggregates && request.filters.is_empty() { Source::EventActivity } else { Source::Events },
+        views_from_aggregate: request.use_aggregates && request.filters.is_empty() && dialect == Dialect::DuckDb,
     };
     match page {
         DashboardPage::Overview => vec![
@@ -264,6 +265,8 @@ struct Panels<'a> {
     session_source: Source,
     /// What panels by event name read.
     event_name_source: Source,
+    /// Whether the top pages and screens read `report_user_views` (DuckDB, no filter).
+    views_from_aggregate: bool,
 }
 
 impl Panels<'_> {
@@ -348,6 +351,21 @@ impl Panels<'_> {
     /// `<label>`, `views`, `users` of one view event's page or screen.
     fn top_views(&self, id: &'static str, title: &'static str, label: &str, event: &str, column: Column) -> PanelQuery {
         let mut binder = Binder::new(self.dialect);
+        if self.views_from_aggregate {
+            // Each row: one user's views of one node; the views in the range are its times in
+            // the range (all of them when the row lies inside).
+            let schema = crate::sql::quote_identifier(&self.scope.app_id);
+            let (from, to) = (binder.bind(self.range_millis.0), binder.bind(self.range_millis.1));
+            let event = binder.bind(event);
+            let sql = format!(
+                "WITH counted AS (SELECT node, CASE WHEN view_times[1] >= {from} AND view_times[-1] < {to} THEN len(view_times) \
+                 ELSE len(list_filter(view_times, lambda t: t >= {from} AND t < {to})) END AS views \
+                 FROM {schema}.{USER_VIEWS_TABLE} WHERE view_event = {event} AND view_times[-1] >= {from} AND view_times[1] < {to}) \
+                 SELECT node AS {label}, CAST(SUM(views) AS BIGINT) AS views, COUNT(*) FILTER (WHERE views > 0) AS users FROM counted \
+                 GROUP BY node HAVING SUM(views) > 0 ORDER BY 2 DESC, 1 LIMIT 20"
+            );
+            return Self::panel(id, title, Chart::Table, binder, sql);
+        }
         let mut columns = Source::Events.figure_columns();
         columns.push(format!("{} AS node", column_expression(column)));
         let conditions = vec![format!("e.event_name = {}", binder.bind(event)), format!("{} IS NOT NULL", column_expression(column))];

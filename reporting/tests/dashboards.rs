@@ -194,4 +194,12 @@ fn aggregates_answer_as_the_events_do_in_every_time_zone() {
             assert_eq!(answers, duckdb_answers(&connection, page, &from_events, &scope), "{zone}, {}", page.name());
         }
     }
+    // Ranges that cut users' views of a page (the top pages read each user's view times).
+    let scope = AppScope::new(APP, "UTC").unwrap();
+    for (from, to) in [(1, 13), (2, 5), (0, 0), (3, 3)] {
+        let request = DashboardRequest { range: range(from, to), ..two_weeks() };
+        let from_events = DashboardRequest { use_aggregates: false, ..request.clone() };
+        let answers = duckdb_answers(&connection, DashboardPage::Engagement, &request, &scope);
+        assert_eq!(answers, duckdb_answers(&connection, DashboardPage::Engagement, &from_events, &scope), "engagement over days {from}..={to}");
+    }
 }
