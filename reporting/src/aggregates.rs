@@ -248,6 +248,12 @@ pub fn refresh_statements(app_id: &str, dialect: Dialect) -> Vec<String> {
     statements
 }
 
+/// The `report_session_activity` column counting an event (`_page_view` → `page_views`, …),
+/// if it keeps one.
+pub fn counted_event_column(event_name: &str) -> Option<&'static str> {
+    COUNTED_EVENTS.iter().find(|(_, event)| *event == event_name).map(|(column, _)| *column)
+}
+
 /// Whether a filter can be answered from `report_session_activity`: it reads one of its
 /// dimensions.
 pub fn session_activity_answers(field: &crate::query::Field) -> bool {

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::{
     aggregates::{EVENT_ACTIVITY_TABLE, SESSION_ACTIVITY_TABLE, USER_VIEWS_TABLE, session_activity_answers},
-    build::{AppScope, Base, EVENT_TABLE, base_cte_between, column_expression, retention_of_events},
+    build::{AppScope, Base, EVENT_TABLE, RetentionMarks, base_cte_between, column_expression, retention_of_events},
     check::{Catalog, InvalidQuery, check_exploration},
     query::{Column, Condition, DateRange, EventAnalysis, Exploration, Granularity, RetentionAnalysis},
     sql::{Binder, Dialect, Statement},
@@ -416,7 +416,7 @@ impl Panels<'_> {
             filters: self.request.filters.clone(),
         };
         let mut binder = Binder::new(self.dialect);
-        let sql = retention_of_events(&mut binder, self.scope, self.session_source.table(), &query, None);
+        let sql = retention_of_events(&mut binder, self.scope, self.session_source.table(), &query, RetentionMarks::AnyRow);
         Self::panel("cohorts", "Weekly cohorts (any event)", Chart::Cohort, binder, sql)
     }
 

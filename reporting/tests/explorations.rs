@@ -108,7 +108,8 @@ fn funnel_counts_users_through_ordered_steps_within_the_window() {
 }
 
 /// DuckDB answers a funnel without breakdown or filter, and a page path by session without
-/// filter, from the sequence aggregates; with a filter every event passes, from the events.
+/// filter, from the sequence aggregates, and a retention of page views from the session
+/// aggregate; with a filter every event passes, from the events.
 /// Both must agree over whole and partial ranges (sessions and windows cut by a range's ends).
 #[test]
 fn the_sequence_aggregates_answer_as_the_events_do() {
@@ -130,6 +131,22 @@ fn the_sequence_aggregates_answer_as_the_events_do() {
         let ((from_sequences, sequences_sql), (from_events, _)) = (on_duckdb(path(vec![])), on_duckdb(path(every_event.clone())));
         assert!(sequences_sql.contains("report_session_pages"), "{sequences_sql}");
         assert_eq!(rows(&from_sequences), rows(&from_events), "path over days {from}..={to}");
+        // A retention of page views reads the session aggregate (counts per quarter hour), in
+        // any zone: a filter on the event name sends it to the events.
+        for zone in ["UTC", "Asia/Kathmandu", "America/St_Johns"] {
+            for granularity in [Granularity::Day, Granularity::Week] {
+                let retention = |filters: Vec<Condition>| {
+                    Exploration::Retention(RetentionAnalysis { range: range(from, to), start_event: "_page_view".into(), return_event: "_page_view".into(), granularity, periods: 3, filters })
+                };
+                let in_zone = |exploration: Exploration| {
+                    let statement = build_exploration(&exploration, &AppScope::new(APP, zone).unwrap(), Dialect::DuckDb);
+                    (run_on_duckdb(&warehouse(), &statement).unwrap_or_else(|error| panic!("{error}\n{}", statement.sql)), statement.sql)
+                };
+                let ((from_aggregate, aggregate_sql), (from_events, _)) = (in_zone(retention(vec![])), in_zone(retention(every_event.clone())));
+                assert!(aggregate_sql.contains("report_session_activity"), "{aggregate_sql}");
+                assert_eq!(rows(&from_aggregate), rows(&from_events), "retention over days {from}..={to} in {zone}, {granularity:?}");
+            }
+        }
     }
 }
 
