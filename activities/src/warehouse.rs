@@ -131,7 +131,10 @@ impl DuckDbWarehouse {
             );",
         )?;
         let warehouse = DuckDbWarehouse { connection: Mutex::new(connection), path: path.to_path_buf() };
-        warehouse.build_missing_sequence_aggregates()?;
+        // Not a reason to refuse the file: the next load's refresh builds them again.
+        if let Err(error) = warehouse.build_missing_sequence_aggregates() {
+            tracing::warn!(%error, "the reporting aggregates this warehouse file lacks could not be built; the next load's refresh builds them");
+        }
         Ok(warehouse)
     }
 
