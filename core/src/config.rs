@@ -878,8 +878,6 @@ impl Config {
         projects
     }
 
-    /// The task queue of a project's warehouse activities: DuckDB's owner, or any worker for
-    /// Redshift (its Data API can be called from anywhere).
     /// The ETL task queue of a pipeline deployed by the CloudFormation provisioner: each
     /// pipeline's workers read its own bucket, so they poll a queue of their own
     /// (`infra/cloudformation/processing.yaml` sets the same name).
@@ -887,6 +885,8 @@ impl Config {
         format!("clickstream-etl-{project_id}")
     }
 
+    /// The task queue of a project's warehouse activities: DuckDB's owner, or any worker for
+    /// Redshift (its Data API can be called from anywhere).
     pub fn warehouse_task_queue(&self, project: &ProjectConfig) -> &str {
         match project.warehouse {
             WarehouseKind::Duckdb => &self.temporal.warehouse_task_queue,

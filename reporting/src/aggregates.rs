@@ -18,8 +18,9 @@
 //!   `COUNT(DISTINCT …)` over its rows.
 //! - `report_event_activity`: events per quarter hour and event name.
 //!
-//! On DuckDB two more, of sequences, serve the explorations that follow each user or session
-//! in time (funnel, path) when they have no filter and no breakdown:
+//! On DuckDB three more keep sequences: for the explorations that follow each user or session
+//! in time (funnel, path) when they have no filter and no breakdown, and for the top pages
+//! and screens:
 //! - `report_user_events`: one row per user, with the user's event names and, for each, the
 //!   sorted list of its times. A funnel reads 300,000 rows instead of grouping 10M events.
 //! - `report_session_pages`: one row per user and session (`session_id`, '' when missing)

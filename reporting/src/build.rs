@@ -339,7 +339,7 @@ fn funnel_users_from_sequences(binder: &mut Binder, scope: &AppScope, query: &Fu
     let (from, to) = scope.range_millis(&query.range);
     let (from, to) = (binder.bind(from), binder.bind(to));
     let mut times_of = |step: &String| format!("event_times[list_position(event_names, {})]", binder.bind(step));
-    let mut columns = vec![format!("CAST(NULL AS VARCHAR) AS group_value"), format!("list_min(list_filter({}, lambda t: t >= {from} AND t < {to})) AS time_1", times_of(&query.steps[0]))];
+    let mut columns = vec!["CAST(NULL AS VARCHAR) AS group_value".to_string(), format!("list_min(list_filter({}, lambda t: t >= {from} AND t < {to})) AS time_1", times_of(&query.steps[0]))];
     for (index, step) in query.steps.iter().enumerate().skip(1) {
         columns.push(format!("{} AS times_{}", times_of(step), index + 1));
     }
@@ -441,9 +441,8 @@ pub(crate) enum RetentionMarks<'a> {
     CountColumns(&'static str, &'static str),
 }
 
-/// Retention of `(start, return)` events read from `event_v2`, or of any event when `events`
-/// is None (the dashboard's cohorts, which may read `table`, an aggregate); `query`'s own event
-/// names are then ignored.
+/// Retention over `table` (`event_v2` or an aggregate) with its starts and returns marked by
+/// `marks`; with marks other than `EventNames`, `query`'s own event names are ignored.
 pub(crate) fn retention_of_events(binder: &mut Binder, scope: &AppScope, table: &str, query: &RetentionAnalysis, marks: RetentionMarks) -> String {
     let dialect = binder.dialect;
     let period = dialect.period_start(query.granularity, &dialect.local_time("e.event_time_msec", scope.zone_name()));

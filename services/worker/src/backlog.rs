@@ -44,7 +44,8 @@ impl BacklogPublisher {
     /// The queues published this round: the configured ones, then every pipeline's.
     pub fn queues(&self) -> Vec<String> {
         let mut queues = self.task_queues.clone();
-        for project in self.pipeline_projects.iter().flat_map(|projects| projects.snapshot().iter().cloned().collect::<Vec<_>>()) {
+        let Some(projects) = &self.pipeline_projects else { return queues };
+        for project in projects.snapshot().iter() {
             let queue = clickstream_core::config::Config::pipeline_etl_task_queue(&project.id);
             if !queues.contains(&queue) {
                 queues.push(queue);
