@@ -162,6 +162,12 @@ pub fn check_pipeline_spec(spec: &PipelineSpec, config: &Config, known_plugins: 
     {
         error("modeling.engine", format!("Redshift is not set up for this deployment: {problem}"));
     }
+    // A deployed pipeline's workers read the uploaded modules from the control plane's bucket.
+    let chooses_plugins = !processing.plugins.is_empty() || processing.transformer.is_some();
+    if chooses_plugins && deployed_with_cloudformation && !config.storage.url.starts_with("s3://") {
+        let field = if processing.plugins.is_empty() { "processing.transformer" } else { "processing.plugins" };
+        error(field, format!("deployed pipelines read plugin modules from the control plane's storage, which must be on S3 (storage.url = \"s3://…\", not {})", config.storage.url));
+    }
     if spec.modeling.athena && !deployed_with_cloudformation && !config.storage.url.starts_with("s3://") {
         error("modeling.athena", "Athena reads S3: it needs storage.url = \"s3://…\"".into());
     }
@@ -257,6 +263,30 @@ mod tests {
         assert_eq!(check(ProvisionerKind::Cloudformation, "clickstream"), None);
         assert!(check(ProvisionerKind::Cloudformation, "").is_some_and(|error| error.contains("workgroup_name")));
         assert!(check(ProvisionerKind::Local, "clickstream").is_some_and(|error| error.contains("s3://")));
+    }
+
+    /// A deployed pipeline's workers read the modules from the control plane's bucket; a local
+    /// one from the same storage as the console.
+    #[test]
+    fn deployed_pipelines_with_plugins_need_the_control_planes_storage_on_s3() {
+        let check = |provisioner: ProvisionerKind, storage_url: &str, plugins: &[&str], transformer: Option<&str>| {
+            let mut config = Config::default();
+            config.control.provisioner = provisioner;
+            config.storage.url = storage_url.into();
+            let mut spec = PipelineSpec::default();
+            spec.processing.plugins = plugins.iter().map(|id| id.to_string()).collect();
+            spec.processing.transformer = transformer.map(str::to_string);
+            let mut errors = FieldErrors::new();
+            check_pipeline_spec(&spec, &config, &stored_plugins(), &mut errors);
+            errors
+        };
+        let errors = check(ProvisionerKind::Cloudformation, "file:///var/lib/clickstream", &["known"], None);
+        assert!(errors.get("spec.processing.plugins").is_some_and(|error| error.contains("must be on S3")), "{errors:?}");
+        let errors = check(ProvisionerKind::Cloudformation, "file:///var/lib/clickstream", &[], Some("reader"));
+        assert!(errors.get("spec.processing.transformer").is_some_and(|error| error.contains("must be on S3")), "{errors:?}");
+        assert_eq!(check(ProvisionerKind::Cloudformation, "s3://control-bucket", &["known"], Some("reader")), FieldErrors::new());
+        assert_eq!(check(ProvisionerKind::Local, "file:///var/lib/clickstream", &["known"], Some("reader")), FieldErrors::new());
+        assert_eq!(check(ProvisionerKind::Cloudformation, "file:///var/lib/clickstream", &[], None), FieldErrors::new());
     }
 
     #[test]

@@ -552,7 +552,8 @@ pub struct ProjectPlugin {
     /// The plugin's id, as registered with the control plane.
     pub id: String,
     /// Where its component is: a key in the platform's object store (uploads go to
-    /// `_plugins/<id>/<sha256>.wasm`), or `file:///absolute/path.wasm`.
+    /// `_plugins/<id>/<sha256>.wasm`), `s3://bucket/key` (a deployed pipeline's workers read
+    /// the control plane's uploads there), or `file:///absolute/path.wasm`.
     pub module_uri: String,
     /// The text handed to the plugin with every batch (empty when none was registered).
     #[serde(default)]

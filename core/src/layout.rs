@@ -25,8 +25,11 @@ pub fn plugin_module_key(plugin_id: &str, sha256: &str) -> String {
 
 /// Every uploaded version of a plugin's component (deleted with the plugin).
 pub fn plugin_module_prefix(plugin_id: &str) -> String {
-    format!("_plugins/{plugin_id}/")
+    format!("{PLUGIN_MODULES_ROOT}/{plugin_id}/")
 }
+
+/// Where every plugin's components are kept.
+pub const PLUGIN_MODULES_ROOT: &str = "_plugins";
 
 pub fn raw_prefix(project_id: &str) -> String {
     format!("{project_id}/data/buffer/")

@@ -94,7 +94,7 @@ impl EtlEngine {
     /// One plugin: its module read from the object store (or a `file://` path) and compiled
     /// on a blocking thread, once per process per module.
     async fn load_plugin(&self, configured: &clickstream_core::config::ProjectPlugin, world: PluginWorld, store: &Arc<dyn ObjectStore>) -> Result<ChainPlugin, EngineError> {
-        let bytes = read_plugin_module(store, &configured.module_uri)
+        let bytes = read_plugin_module(store, &self.config.storage, &configured.module_uri)
             .await
             .map_err(|reason| EngineError::PluginModule { plugin: configured.id.clone(), uri: configured.module_uri.clone(), reason })?;
         let runtime = self.plugins.clone();
@@ -133,16 +133,29 @@ impl EtlEngine {
     }
 }
 
-/// A plugin module's bytes: `file:///path` from the file system, anything else is a key in
-/// the platform's object store.
-pub async fn read_plugin_module(store: &Arc<dyn ObjectStore>, uri: &str) -> Result<Vec<u8>, String> {
+/// A plugin module's bytes. `uri` is a key of `store`, a `file://` path, or an `s3://bucket/key` URL of another bucket
+/// (a deployed pipeline's workers read the control plane's uploads from its bucket), which is
+/// reached with `storage`'s region and endpoint.
+pub async fn read_plugin_module(store: &Arc<dyn ObjectStore>, storage: &clickstream_core::config::StorageConfig, uri: &str) -> Result<Vec<u8>, String> {
     if let Some(path) = uri.strip_prefix("file://") {
         return tokio::fs::read(path).await.map_err(|error| error.to_string());
     }
     if uri.is_empty() {
         return Err("no module has been uploaded".into());
     }
-    let object = store.get(&object_store::path::Path::from(uri)).await.map_err(|error| error.to_string())?;
+    if let Some(bucket_and_key) = uri.strip_prefix("s3://") {
+        let Some((bucket, key)) = bucket_and_key.split_once('/') else {
+            return Err(format!("{uri} names a bucket but no key"));
+        };
+        let bucket_store = clickstream_core::config::StorageConfig { url: format!("s3://{bucket}"), ..storage.clone() };
+        let other = clickstream_core::storage::Storage::open(&bucket_store).map_err(|error| error.to_string())?;
+        return read_object(&other.store, key).await;
+    }
+    read_object(store, uri).await
+}
+
+async fn read_object(store: &Arc<dyn ObjectStore>, key: &str) -> Result<Vec<u8>, String> {
+    let object = store.get(&object_store::path::Path::from(key)).await.map_err(|error| error.to_string())?;
     let bytes = object.bytes().await.map_err(|error| error.to_string())?;
     Ok(bytes.to_vec())
 }

@@ -375,8 +375,12 @@ async fn recorded_histories_replay() {
 /// forgets the pipeline. The history is replayed (and recorded).
 #[tokio::test(flavor = "multi_thread")]
 async fn pipeline_lifecycle_rolls_back_a_failed_step_then_retries_and_deletes() {
-    use clickstream_control::{ControlPlane, ControlStore, service::{NewPipeline, NewProject}, sqlite::SqliteStore};
-    use clickstream_core::control_model::{LevelState, PipelineLevel, PipelinePhase, PipelineSpec, PipelineStatus};
+    use clickstream_control::{
+        ControlPlane, ControlStore,
+        service::{NewPipeline, NewPlugin, NewProject},
+        sqlite::SqliteStore,
+    };
+    use clickstream_core::control_model::{LevelState, PipelineLevel, PipelinePhase, PipelineSpec, PipelineStatus, PluginKind};
     use clickstream_workflows::{PipelineLifecycleWorkflow, types::PipelineLifecycleInput};
     use temporalio_client::{WorkflowQueryOptions, WorkflowSignalOptions};
 
@@ -393,6 +397,9 @@ async fn pipeline_lifecycle_rolls_back_a_failed_step_then_retries_and_deletes() 
         // modeling stack makes the COPY role.
         config.warehouse.redshift.workgroup_name = "clickstream".into();
         config.warehouse.redshift.database = "dev".into();
+        // The control plane's storage is a bucket, as the control-plane stack makes it: the
+        // pipeline's workers read the uploaded plugin modules from there.
+        config.storage = clickstream_core::config::StorageConfig { url: format!("s3://{CONTROL_BUCKET}"), endpoint: moto.endpoint(), region: "us-east-1".into() };
         // Reporting on Redshift with a QuickSight owner: the level publishes the dashboards.
         let reporting = [
             ("Engine", "redshift".to_string()),
@@ -410,8 +417,22 @@ async fn pipeline_lifecycle_rolls_back_a_failed_step_then_retries_and_deletes() 
     control.create_project(NewProject { id: "shop".into(), name: "Shop".into(), description: String::new(), environment: Default::default() }).await.unwrap();
     let new_app = clickstream_control::service::NewApp { id: "shop_web".into(), name: "Shop web".into(), description: String::new(), platform: Default::default(), timezone: "Asia/Shanghai".into() };
     control.create_app("shop", new_app).await.unwrap();
+    // Two uploaded plugins, an enricher and a transformer, in the control plane's bucket.
+    moto.create_bucket(CONTROL_BUCKET).await;
+    let mut plugin_keys = Vec::new();
+    for (id, kind, config) in [("page_category", PluginKind::Enrichment, "/products=product\n/blog=\"content\""), ("csv_reader", PluginKind::Transformer, "")] {
+        let sha256 = format!("{:064x}", id.len());
+        let key = layout::plugin_module_key(id, &sha256);
+        object_store::ObjectStore::put(&moto.bucket(CONTROL_BUCKET), &Path::from(key.as_str()), PutPayload::from(module_bytes(id))).await.unwrap();
+        let new_plugin = NewPlugin { id: id.into(), name: id.into(), description: String::new(), kind, module_uri: String::new(), config: config.into() };
+        control.create_plugin(new_plugin).await.unwrap();
+        control.set_plugin_module(id, key.clone(), sha256).await.unwrap();
+        plugin_keys.push(key);
+    }
     let mut spec = PipelineSpec::default();
     spec.modeling.engine = clickstream_core::config::WarehouseKind::Redshift;
+    spec.processing.plugins = vec!["page_category".into()];
+    spec.processing.transformer = Some("csv_reader".into());
     // Processing settings the deployed worker must follow.
     spec.processing.enrichers = vec!["page_url".into(), "ip_geo".into()];
     spec.processing.data_freshness_hours = 48;
@@ -496,6 +517,7 @@ async fn pipeline_lifecycle_rolls_back_a_failed_step_then_retries_and_deletes() 
         assert!(matches!(app_ids, Some("shop_web" | "['shop_web']")), "{name}: {app_ids:?}");
     }
     the_deployed_worker_loads_into_redshift_on_its_own_queue(&moto, &cloudformation).await;
+    the_deployed_pipeline_runs_the_uploaded_plugins(&moto, &cloudformation, &plugin_keys).await;
     // The status keeps the ingestion stack's collector URL, which the console shows as the
     // project's apps' endpoint.
     let described = cloudformation.describe_stacks().stack_name("clickstream-shop-ingestion").send().await.unwrap();
@@ -522,10 +544,62 @@ async fn pipeline_lifecycle_rolls_back_a_failed_step_then_retries_and_deletes() 
     stack.replay_and_record(&[("pipeline_lifecycle_workflow", pipeline.id.clone())]).await;
 }
 
-/// The configuration a deployed pipeline worker starts with, as ECS would give it: the
-/// processing stack's `[[projects]]` parameter as the file, its task definition's
-/// `CLICKSTREAM_*` variables over it. After the modeling level it is a valid configuration
-/// that loads the project into Redshift with the modeling stack's COPY role, on the
+/// The bucket of the control plane's storage in the lifecycle test.
+const CONTROL_BUCKET: &str = "clickstream-control";
+
+/// Stand-ins for a plugin's component: the deployed worker's reading of it is what is tested
+/// here (the sandbox runs real components in `e2e/tests/plugins.rs`).
+fn module_bytes(plugin_id: &str) -> Vec<u8> {
+    format!("\0asm component of {plugin_id}").into_bytes()
+}
+
+/// The configuration a deployed pipeline process starts with, as ECS would give it: the
+/// `[[projects]]` parameter of its stack as the file, its task definition's `CLICKSTREAM_*`
+/// variables over it.
+async fn deployed_configuration(moto: &clickstream_e2e::MotoServer, parameter_name: &str, task_definition: &str) -> (Config, String) {
+    let parameter = moto.json_api("ssm", "AmazonSSM.GetParameter", serde_json::json!({"Name": parameter_name})).await;
+    let projects_toml = parameter["Parameter"]["Value"].as_str().unwrap().to_string();
+    let task_definition = moto.json_api("ecs", "AmazonEC2ContainerServiceV20141113.DescribeTaskDefinition", serde_json::json!({"taskDefinition": task_definition})).await;
+    let environment = task_definition["taskDefinition"]["containerDefinitions"][0]["environment"].as_array().unwrap().clone();
+    let mut figment = figment::Figment::from(figment::providers::Serialized::defaults(Config::default())).merge(<figment::providers::Toml as figment::providers::Format>::string(&projects_toml));
+    // moto 5.2.5 keeps an `AWS::NoValue` item of the list as null; AWS drops it.
+    for variable in environment.iter().filter(|variable| !variable.is_null()) {
+        let (name, value) = (variable["name"].as_str().unwrap(), variable["value"].as_str().unwrap());
+        // Configuration variables are SECTION__KEY; CLICKSTREAM_CONFIG and the like are not.
+        if let Some(path) = name.strip_prefix("CLICKSTREAM_").filter(|path| path.contains("__")) {
+            // Parsed as figment's Env provider parses a variable (numbers, arrays, strings).
+            let parsed: figment::value::Value = value.parse().expect("a variable's value parses");
+            figment = figment.merge((path.to_lowercase().replace("__", "."), parsed));
+        }
+    }
+    let config = Config::from_figment(figment).unwrap_or_else(|error| panic!("the deployed process would not start: {error}\n{projects_toml}\n{environment:?}"));
+    (config, projects_toml)
+}
+
+/// The pipeline's worker runs the spec's enricher plugin, reading its module from the control
+/// plane's bucket (which its role may read); its collector knows the project has a
+/// transformer, so it accepts any JSON body.
+async fn the_deployed_pipeline_runs_the_uploaded_plugins(moto: &clickstream_e2e::MotoServer, cloudformation: &aws_sdk_cloudformation::Client, plugin_keys: &[String]) {
+    let (config, projects_toml) = deployed_configuration(moto, "/clickstream/shop/processing/config", "clickstream-shop-worker").await;
+    let project = config.project("shop").unwrap();
+    let modules: Vec<(&str, &str, &str)> = project.plugins.iter().chain(&project.transformer).map(|plugin| (plugin.id.as_str(), plugin.module_uri.as_str(), plugin.config.as_str())).collect();
+    let expected_uris: Vec<String> = plugin_keys.iter().map(|key| format!("s3://{CONTROL_BUCKET}/{key}")).collect();
+    assert_eq!(modules, [("page_category", expected_uris[0].as_str(), "/products=product\n/blog=\"content\""), ("csv_reader", expected_uris[1].as_str(), "")], "{projects_toml}");
+    // The module is read as the ETL job reads it (the worker's own store is its data bucket).
+    let storage = clickstream_core::config::StorageConfig { endpoint: moto.endpoint(), ..config.storage.clone() };
+    let own_store = Storage::open(&storage).unwrap();
+    let bytes = clickstream_etl::engine::read_plugin_module(&own_store.store, &storage, &project.plugins[0].module_uri).await.unwrap();
+    assert_eq!(bytes, module_bytes("page_category"));
+    let policy = cloudformation.describe_stack_resource().stack_name("clickstream-shop-processing").logical_resource_id("PluginModulesPolicy").send().await;
+    assert!(policy.is_ok(), "the workers may read the control plane's modules: {policy:?}");
+
+    let (ingest_config, ingest_toml) = deployed_configuration(moto, "/clickstream/shop/ingestion/config", "clickstream-shop-ingest").await;
+    let transformer = ingest_config.project("shop").unwrap().transformer.map(|plugin| plugin.id);
+    assert_eq!(transformer.as_deref(), Some("csv_reader"), "{ingest_toml}");
+}
+
+/// The configuration a deployed pipeline worker starts with ([`deployed_configuration`]):
+/// after the modeling level it is a valid configuration that loads the project into Redshift with the modeling stack's COPY role, on the
 /// pipeline's own task queue.
 async fn the_deployed_worker_loads_into_redshift_on_its_own_queue(moto: &clickstream_e2e::MotoServer, cloudformation: &aws_sdk_cloudformation::Client) {
     let outputs = |name: &'static str| async move {
@@ -536,19 +610,7 @@ async fn the_deployed_worker_loads_into_redshift_on_its_own_queue(moto: &clickst
     assert!(copy_role_arn.contains(":role/clickstream-copy-"), "{copy_role_arn}");
     assert_eq!(outputs("clickstream-shop-processing").await["Warehouse"], "redshift", "the modeling level updated the processing stack");
 
-    let parameter = moto.json_api("ssm", "AmazonSSM.GetParameter", serde_json::json!({"Name": "/clickstream/shop/processing/config"})).await;
-    let projects_toml = parameter["Parameter"]["Value"].as_str().unwrap().to_string();
-    let task_definition = moto.json_api("ecs", "AmazonEC2ContainerServiceV20141113.DescribeTaskDefinition", serde_json::json!({"taskDefinition": "clickstream-shop-worker"})).await;
-    let environment = task_definition["taskDefinition"]["containerDefinitions"][0]["environment"].as_array().unwrap().clone();
-    let mut figment = figment::Figment::from(figment::providers::Serialized::defaults(Config::default())).merge(<figment::providers::Toml as figment::providers::Format>::string(&projects_toml));
-    for variable in &environment {
-        let (name, value) = (variable["name"].as_str().unwrap(), variable["value"].as_str().unwrap());
-        // Configuration variables are SECTION__KEY; CLICKSTREAM_CONFIG and the like are not.
-        if let Some(path) = name.strip_prefix("CLICKSTREAM_").filter(|path| path.contains("__")) {
-            figment = figment.merge((path.to_lowercase().replace("__", "."), value.to_string()));
-        }
-    }
-    let config = Config::from_figment(figment).unwrap_or_else(|error| panic!("the deployed worker would not start: {error}\n{projects_toml}\n{environment:?}"));
+    let (config, projects_toml) = deployed_configuration(moto, "/clickstream/shop/processing/config", "clickstream-shop-worker").await;
     let project = config.project("shop").unwrap();
     assert_eq!(project.warehouse, clickstream_core::config::WarehouseKind::Redshift, "{projects_toml}");
     assert_eq!(project.enrichers, Some(vec!["page_url".to_string(), "ip_geo".to_string()]), "{projects_toml}");

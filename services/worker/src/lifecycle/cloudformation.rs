@@ -22,8 +22,10 @@ use aws_sdk_cloudformation::{
 use clickstream_activities::errors::ActivityFailure;
 use clickstream_core::{
     Config,
-    config::{SinkKind, WarehouseKind},
-    control_model::{PipelineLevel, StackStatus},
+    config::{ProjectPlugin, SinkKind, WarehouseKind},
+    control_model::{PipelineLevel, StackStatus, project_config_of_spec},
+    layout,
+    storage::StorageLocation,
 };
 use clickstream_workflows::types::{PipelineLevelInput, PipelineLevelOutcome};
 
@@ -43,6 +45,23 @@ pub struct CloudFormationProvisioner {
     pub quicksight: QuickSightPublisher,
     /// Where the apps of a project (and their time zones) are read.
     pub control: ControlPlane,
+}
+
+/// The longest value CloudFormation takes for a parameter.
+const MAX_PARAMETER_BYTES: usize = 4096;
+
+/// What the stacks' parameters take from the control store besides the spec.
+#[derive(Default)]
+struct StoredInputs {
+    /// The project's apps (its processes refuse a project without).
+    app_ids: Vec<String>,
+    /// The spec's custom plugins as the `[[projects.plugins]]` and `[projects.transformer]`
+    /// tables of the stacks' configuration, with the modules' URLs in the control plane's
+    /// bucket; empty without plugins.
+    plugin_tables: String,
+    /// `bucket[/prefix]/_plugins`, whose modules the pipeline's workers may read; empty
+    /// without plugins.
+    plugin_modules_location: String,
 }
 
 /// A stack as seen by DescribeStacks: `None` when it does not exist.
@@ -108,8 +127,44 @@ impl CloudFormationProvisioner {
     /// The target of the reporting stack as deployed now (None: no QuickSight).
     async fn deployed_quicksight_target(&self, level: &PipelineLevelInput) -> Result<Option<QuickSightTarget>, ActivityFailure> {
         let Some(stack) = self.describe(&self.stack_name(&level.project_id, "reporting")).await? else { return Ok(None) };
-        let parameters = self.parameters("reporting", level, &self.outputs_of_deployed(&level.project_id).await?, &[]);
+        let parameters = self.parameters("reporting", level, &self.outputs_of_deployed(&level.project_id).await?, &StoredInputs::default());
         Ok(Self::quicksight_target(&parameters, &stack.outputs))
+    }
+
+    /// The project's apps and the plugins its spec chose, from the control store.
+    async fn stored_inputs(&self, level: &PipelineLevelInput, apps: &[PublishedApp]) -> Result<StoredInputs, ActivityFailure> {
+        let app_ids: Vec<String> = apps.iter().map(|app| app.app_id.clone()).collect();
+        let plugins = self.control.list_plugins().await.map_err(|error| ActivityFailure::ControlStore(error.to_string()))?;
+        let project = project_config_of_spec(&level.project_id, &level.spec, app_ids.clone(), &plugins);
+        if project.plugins.is_empty() && project.transformer.is_none() {
+            return Ok(StoredInputs { app_ids, ..Default::default() });
+        }
+        // The modules stay where the console stored the uploads: the workers read them from
+        // the control plane's bucket, which the processing stack lets them read.
+        let refuse = |reason: String| ActivityFailure::ProvisionFailed(format!("the custom plugins cannot be handed to the pipeline: {reason}"));
+        let location = StorageLocation::parse(&self.config.storage.url).map_err(|error| refuse(error.to_string()))?;
+        let StorageLocation::S3 { .. } = location else {
+            return Err(refuse(format!("the control plane's storage.url ({}) is not on S3, so the pipeline's workers cannot read the modules", self.config.storage.url)));
+        };
+        let in_bucket = |plugin: &ProjectPlugin| {
+            let stored_key = !plugin.module_uri.is_empty() && !plugin.module_uri.contains("://");
+            let module_uri = if stored_key { location.url_of_key(&plugin.module_uri) } else { plugin.module_uri.clone() };
+            ProjectPlugin { module_uri, ..plugin.clone() }
+        };
+        let mut plugin_tables = String::new();
+        for plugin in &project.plugins {
+            plugin_tables.push_str("[[projects.plugins]]\n");
+            plugin_tables.push_str(&toml::to_string(&in_bucket(plugin)).expect("a plugin's settings serialize to TOML"));
+        }
+        if let Some(transformer) = &project.transformer {
+            plugin_tables.push_str("[projects.transformer]\n");
+            plugin_tables.push_str(&toml::to_string(&in_bucket(transformer)).expect("a plugin's settings serialize to TOML"));
+        }
+        if plugin_tables.len() > MAX_PARAMETER_BYTES {
+            return Err(refuse(format!("their settings take {} bytes, over the {MAX_PARAMETER_BYTES} of a CloudFormation parameter; shorten the plugins' configurations", plugin_tables.len())));
+        }
+        let plugin_modules_location = location.url_of_key(layout::PLUGIN_MODULES_ROOT).trim_start_matches("s3://").to_string();
+        Ok(StoredInputs { app_ids, plugin_tables, plugin_modules_location })
     }
 
     /// Stack names allow letters, digits and `-` only.
@@ -146,7 +201,7 @@ impl CloudFormationProvisioner {
 
     /// The parameters of one template from the spec, the configuration and what earlier
     /// stacks of the pipeline output; `control.stack_parameters.<template>` adds or overrides.
-    fn parameters(&self, template: &str, level: &PipelineLevelInput, earlier_outputs: &HashMap<String, String>, app_ids: &[String]) -> Vec<Parameter> {
+    fn parameters(&self, template: &str, level: &PipelineLevelInput, earlier_outputs: &HashMap<String, String>, inputs: &StoredInputs) -> Vec<Parameter> {
         let spec = &level.spec;
         let config = &self.config;
         let mut values: Vec<(&str, String)> = vec![("PipelineId", level.pipeline_id.clone()), ("ProjectId", level.project_id.clone())];
@@ -159,7 +214,9 @@ impl CloudFormationProvisioner {
         match template {
             "processing" => {
                 // The stack's configuration lists the apps (a project needs at least one).
-                values.push(("AppIds", app_ids.join(",")));
+                values.push(("AppIds", inputs.app_ids.join(",")));
+                values.push(("PluginTables", inputs.plugin_tables.clone()));
+                values.push(("PluginModulesLocation", inputs.plugin_modules_location.clone()));
                 let schedule = &spec.processing.schedule;
                 values.push(("EtlIntervalSeconds", schedule.interval_seconds.unwrap_or(3600).to_string()));
                 values.push(("EtlBufferSeconds", spec.processing.buffer_seconds.to_string()));
@@ -178,7 +235,9 @@ impl CloudFormationProvisioner {
                     SinkKind::Kinesis => "kinesis",
                 };
                 values.push(("SinkType", sink.into()));
-                values.push(("AppIds", app_ids.join(",")));
+                values.push(("AppIds", inputs.app_ids.join(",")));
+                // The collector accepts any JSON body for a project with a transformer.
+                values.push(("PluginTables", inputs.plugin_tables.clone()));
                 values.push(("KinesisShardCount", spec.ingestion.kinesis.shard_count.to_string()));
                 values.push(("KafkaTopic", spec.ingestion.kafka.topic.clone()));
                 values.push(("DataBucketName", data_bucket));
@@ -334,11 +393,11 @@ impl Provisioner for CloudFormationProvisioner {
     async fn deploy(&self, level: &PipelineLevelInput) -> Result<PipelineLevelOutcome, ActivityFailure> {
         let mut outputs = self.outputs_of_deployed(&level.project_id).await?;
         let apps = self.published_apps(&level.project_id).await?;
-        let app_ids: Vec<String> = apps.iter().map(|app| app.app_id.clone()).collect();
+        let inputs = self.stored_inputs(level, &apps).await?;
         let mut stacks = Vec::new();
         for template in Self::templates(level.level) {
             let name = self.stack_name(&level.project_id, template);
-            let parameters = self.parameters(template, level, &outputs, &app_ids);
+            let parameters = self.parameters(template, level, &outputs, &inputs);
             let deployed = self.deploy_stack(&name, template, parameters.clone()).await?;
             tracing::info!(stack = %name, status = deployed.status.as_str(), "stack deployed");
             stacks.push(StackStatus { name, state: deployed.status.as_str().into(), reason: deployed.reason, outputs: deployed.outputs.clone().into_iter().collect() });
@@ -358,7 +417,7 @@ impl Provisioner for CloudFormationProvisioner {
         let processing_deployed = outputs.contains_key("DataBucketName");
         if level.level == PipelineLevel::Modeling && level.spec.modeling.engine == WarehouseKind::Redshift && processing_deployed {
             let name = self.stack_name(&level.project_id, "processing");
-            let deployed = self.deploy_stack(&name, "processing", self.parameters("processing", level, &outputs, &app_ids)).await?;
+            let deployed = self.deploy_stack(&name, "processing", self.parameters("processing", level, &outputs, &inputs)).await?;
             tracing::info!(stack = %name, status = deployed.status.as_str(), "processing stack given the Redshift settings");
             stacks.push(StackStatus { name, state: deployed.status.as_str().into(), reason: "the workers load into Redshift".into(), outputs: deployed.outputs.into_iter().collect() });
         }
