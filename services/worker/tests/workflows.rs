@@ -582,6 +582,10 @@ async fn deployed_configuration(moto: &clickstream_e2e::MotoServer, parameter_na
 async fn the_deployed_pipeline_runs_the_uploaded_plugins(moto: &clickstream_e2e::MotoServer, cloudformation: &aws_sdk_cloudformation::Client, plugin_keys: &[String]) {
     let (config, projects_toml) = deployed_configuration(moto, "/clickstream/shop/processing/config", "clickstream-shop-worker").await;
     let project = config.project("shop").unwrap();
+    let task_definition = moto.json_api("ecs", "AmazonEC2ContainerServiceV20141113.DescribeTaskDefinition", serde_json::json!({"taskDefinition": "clickstream-shop-worker"})).await;
+    let environment = task_definition["taskDefinition"]["containerDefinitions"][0]["environment"].as_array().unwrap().clone();
+    let digest = environment.iter().find(|variable| variable["name"] == "CLICKSTREAM_CONFIG_DIGEST").and_then(|variable| variable["value"].as_str());
+    assert!(digest.is_some_and(|digest| digest.len() == 64), "a change of the configuration parameter replaces the tasks: {environment:?}");
     let modules: Vec<(&str, &str, &str)> = project.plugins.iter().chain(&project.transformer).map(|plugin| (plugin.id.as_str(), plugin.module_uri.as_str(), plugin.config.as_str())).collect();
     let expected_uris: Vec<String> = plugin_keys.iter().map(|key| format!("s3://{CONTROL_BUCKET}/{key}")).collect();
     assert_eq!(modules, [("page_category", expected_uris[0].as_str(), "/products=product\n/blog=\"content\""), ("csv_reader", expected_uris[1].as_str(), "")], "{projects_toml}");

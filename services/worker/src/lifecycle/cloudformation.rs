@@ -34,6 +34,7 @@ use super::{
     quicksight::{PublishedApp, QuickSightPublisher, QuickSightTarget},
 };
 use clickstream_control::ControlPlane;
+use sha2::{Digest, Sha256};
 
 /// Pause between two DescribeStacks calls of a stack still in progress.
 pub const STACK_POLL_INTERVAL: Duration = Duration::from_secs(2);
@@ -62,6 +63,21 @@ struct StoredInputs {
     /// `bucket[/prefix]/_plugins`, whose modules the pipeline's workers may read; empty
     /// without plugins.
     plugin_modules_location: String,
+}
+
+/// SHA-256 (hex) of parameters' keys and values, whatever their order.
+fn parameters_digest(parameters: &[Parameter]) -> String {
+    let mut pairs: Vec<(&str, &str)> = parameters.iter().map(|parameter| (parameter.parameter_key().unwrap_or_default(), parameter.parameter_value().unwrap_or_default())).collect();
+    pairs.sort_unstable();
+    let mut hasher = Sha256::new();
+    for (key, value) in pairs {
+        // A separator no key or value holds, so that moving text between them changes the digest.
+        hasher.update(key.as_bytes());
+        hasher.update([0]);
+        hasher.update(value.as_bytes());
+        hasher.update([0]);
+    }
+    format!("{:x}", hasher.finalize())
 }
 
 /// A stack as seen by DescribeStacks: `None` when it does not exist.
@@ -264,6 +280,12 @@ impl CloudFormationProvisioner {
         for (key, value) in overrides.into_iter().flatten() {
             parameters.push(Parameter::builder().parameter_key(key).parameter_value(value).build());
         }
+        // Their processes read the project's configuration (an SSM parameter) when a task
+        // starts: the digest in the task definitions makes a change of it replace the tasks.
+        if matches!(template, "processing" | "ingestion") {
+            let digest = parameters_digest(&parameters);
+            parameters.push(Parameter::builder().parameter_key("ConfigDigest").parameter_value(digest).build());
+        }
         parameters
     }
 
@@ -443,5 +465,25 @@ impl Provisioner for CloudFormationProvisioner {
 
     async fn delete(&self, level: &PipelineLevelInput) -> Result<PipelineLevelOutcome, ActivityFailure> {
         self.delete_level(level).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parameter(key: &str, value: &str) -> Parameter {
+        Parameter::builder().parameter_key(key).parameter_value(value).build()
+    }
+
+    #[test]
+    fn the_digest_follows_every_value_but_not_the_order() {
+        let base = [parameter("AppIds", "web"), parameter("PluginTables", "")];
+        let digest = parameters_digest(&base);
+        assert_eq!(digest.len(), 64);
+        assert_eq!(parameters_digest(&[parameter("PluginTables", ""), parameter("AppIds", "web")]), digest);
+        assert_ne!(parameters_digest(&[parameter("AppIds", "web,app"), parameter("PluginTables", "")]), digest);
+        assert_ne!(parameters_digest(&[parameter("AppIds", "web"), parameter("PluginTables", "[[projects.plugins]]")]), digest);
+        assert_ne!(parameters_digest(&[parameter("AppIds", ""), parameter("PluginTables", "web")]), digest, "a value moved to another key");
     }
 }
