@@ -76,10 +76,11 @@ async fn a_user_builds_uploads_and_enables_an_enricher_plugin() {
     assert!(reason["error"].as_str().unwrap().contains("core WebAssembly module"), "{reason}");
     let empty = upload(Vec::new()).await.unwrap();
     assert_eq!(empty.status().as_u16(), 400, "an empty body");
-    // On its own connection: the server answers 413 before reading the whole body and closes
-    // that connection, which a pooled client could otherwise reuse for the next upload.
-    let oversize = reqwest::Client::new().put(format!("{}/api/v1/plugins/page_category/module", api.base)).header("content-type", "application/wasm").body(vec![0u8; 33 * 1024 * 1024]).send();
-    assert_eq!(oversize.await.unwrap().status().as_u16(), 413, "over the 32 MiB limit");
+    // The server answers 413 before reading the whole body, and says that it closes the
+    // connection, so that the pooled client sends the next upload on a new one.
+    let oversize = upload(vec![0u8; 33 * 1024 * 1024]).await.unwrap();
+    assert_eq!(oversize.status().as_u16(), 413, "over the 32 MiB limit");
+    assert_eq!(oversize.headers().get("connection").map(|value| value.as_bytes()), Some(&b"close"[..]));
     let uploaded = upload(module.clone()).await.unwrap();
     assert_eq!(uploaded.status().as_u16(), 200);
     let plugin: Value = uploaded.json().await.unwrap();

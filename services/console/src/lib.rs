@@ -85,5 +85,16 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
     api.route("/health", get(api::health))
         .fallback_service(web_console)
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(axum::middleware::map_response(close_after_refused_body))
         .with_state(state)
+}
+
+/// A body refused for its size (413, e.g. a plugin module over the limit) was not read to its
+/// end, so the connection cannot carry another request: the answer says it closes, or a
+/// keep-alive client sends its next request on it and gets a broken answer.
+async fn close_after_refused_body(mut response: axum::response::Response) -> axum::response::Response {
+    if response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    }
+    response
 }

@@ -133,7 +133,13 @@ impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         metrics::counter!("clickstream_ingest_requests_total", "status" => self.status.as_u16().to_string(), "reason" => self.reason).increment(1);
         tracing::debug!(status = self.status.as_u16(), reason = self.reason, message = %self.message, "rejected request");
-        (self.status, Json(serde_json::json!({ "error": self.reason, "message": self.message }))).into_response()
+        let mut response = (self.status, Json(serde_json::json!({ "error": self.reason, "message": self.message }))).into_response();
+        // The body was refused before its end, so the connection cannot carry another request:
+        // the answer says it closes, or a keep-alive client sends its next request on it.
+        if self.reason == "body_too_large" {
+            response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+        }
+        response
     }
 }
 

@@ -143,6 +143,18 @@ async fn bad_requests_get_a_clear_status_and_nothing_is_stored() {
     assert!(raw_records_now(collector.store.as_ref()).await.is_empty());
 }
 
+/// The rest of a body over the limit is never read, so the connection closes after the 413.
+#[tokio::test]
+async fn a_body_over_the_limit_closes_its_connection() {
+    let collector = collector().await;
+    let request = Request::post("/collect?appId=app-1").body(Body::from("x".repeat(5000))).unwrap();
+    let response = send(&collector.router, request).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(response.headers().get(axum::http::header::CONNECTION).map(|value| value.as_bytes()), Some(&b"close"[..]));
+    let request = Request::post("/collect?appId=stranger").body(Body::from(EVENTS)).unwrap();
+    assert_eq!(send(&collector.router, request).await.headers().get(axum::http::header::CONNECTION), None, "other refusals keep the connection");
+}
+
 #[tokio::test]
 async fn concurrent_requests_share_objects_and_all_are_kept() {
     let collector = collector().await;
