@@ -133,9 +133,9 @@ impl EtlEngine {
     }
 }
 
-/// A plugin module's bytes. `uri` is a key of `store`, a `file://` path, or an `s3://bucket/key` URL of another bucket
-/// (a deployed pipeline's workers read the control plane's uploads from its bucket), which is
-/// reached with `storage`'s region and endpoint.
+/// A plugin module's bytes. `uri` is a key of `store`, a `file://` path, or an
+/// `s3://bucket/key` URL of another bucket (a deployed pipeline's workers read the control
+/// plane's uploads from its bucket), which is reached with `storage`'s region and endpoint.
 pub async fn read_plugin_module(store: &Arc<dyn ObjectStore>, storage: &clickstream_core::config::StorageConfig, uri: &str) -> Result<Vec<u8>, String> {
     if let Some(path) = uri.strip_prefix("file://") {
         return tokio::fs::read(path).await.map_err(|error| error.to_string());

@@ -553,10 +553,18 @@ fn module_bytes(plugin_id: &str) -> Vec<u8> {
     format!("\0asm component of {plugin_id}").into_bytes()
 }
 
-/// The configuration a deployed pipeline process starts with, as ECS would give it: the
-/// `[[projects]]` parameter of its stack as the file, its task definition's `CLICKSTREAM_*`
-/// variables over it.
-async fn deployed_configuration(moto: &clickstream_e2e::MotoServer, parameter_name: &str, task_definition: &str) -> (Config, String) {
+/// What a deployed pipeline process starts with, as ECS would give it.
+struct DeployedProcess {
+    /// The `[[projects]]` parameter of its stack as the file, its task definition's
+    /// `CLICKSTREAM_*` variables over it.
+    config: Config,
+    /// The parameter's text, for the failure messages.
+    projects_toml: String,
+    /// The task definition's variables (`name`, `value`).
+    environment: Vec<serde_json::Value>,
+}
+
+async fn deployed_process(moto: &clickstream_e2e::MotoServer, parameter_name: &str, task_definition: &str) -> DeployedProcess {
     let parameter = moto.json_api("ssm", "AmazonSSM.GetParameter", serde_json::json!({"Name": parameter_name})).await;
     let projects_toml = parameter["Parameter"]["Value"].as_str().unwrap().to_string();
     let task_definition = moto.json_api("ecs", "AmazonEC2ContainerServiceV20141113.DescribeTaskDefinition", serde_json::json!({"taskDefinition": task_definition})).await;
@@ -573,17 +581,15 @@ async fn deployed_configuration(moto: &clickstream_e2e::MotoServer, parameter_na
         }
     }
     let config = Config::from_figment(figment).unwrap_or_else(|error| panic!("the deployed process would not start: {error}\n{projects_toml}\n{environment:?}"));
-    (config, projects_toml)
+    DeployedProcess { config, projects_toml, environment }
 }
 
 /// The pipeline's worker runs the spec's enricher plugin, reading its module from the control
 /// plane's bucket (which its role may read); its collector knows the project has a
 /// transformer, so it accepts any JSON body.
 async fn the_deployed_pipeline_runs_the_uploaded_plugins(moto: &clickstream_e2e::MotoServer, cloudformation: &aws_sdk_cloudformation::Client, plugin_keys: &[String]) {
-    let (config, projects_toml) = deployed_configuration(moto, "/clickstream/shop/processing/config", "clickstream-shop-worker").await;
+    let DeployedProcess { config, projects_toml, environment } = deployed_process(moto, "/clickstream/shop/processing/config", "clickstream-shop-worker").await;
     let project = config.project("shop").unwrap();
-    let task_definition = moto.json_api("ecs", "AmazonEC2ContainerServiceV20141113.DescribeTaskDefinition", serde_json::json!({"taskDefinition": "clickstream-shop-worker"})).await;
-    let environment = task_definition["taskDefinition"]["containerDefinitions"][0]["environment"].as_array().unwrap().clone();
     let digest = environment.iter().find(|variable| variable["name"] == "CLICKSTREAM_CONFIG_DIGEST").and_then(|variable| variable["value"].as_str());
     assert!(digest.is_some_and(|digest| digest.len() == 64), "a change of the configuration parameter replaces the tasks: {environment:?}");
     let modules: Vec<(&str, &str, &str)> = project.plugins.iter().chain(&project.transformer).map(|plugin| (plugin.id.as_str(), plugin.module_uri.as_str(), plugin.config.as_str())).collect();
@@ -597,14 +603,14 @@ async fn the_deployed_pipeline_runs_the_uploaded_plugins(moto: &clickstream_e2e:
     let policy = cloudformation.describe_stack_resource().stack_name("clickstream-shop-processing").logical_resource_id("PluginModulesPolicy").send().await;
     assert!(policy.is_ok(), "the workers may read the control plane's modules: {policy:?}");
 
-    let (ingest_config, ingest_toml) = deployed_configuration(moto, "/clickstream/shop/ingestion/config", "clickstream-shop-ingest").await;
-    let transformer = ingest_config.project("shop").unwrap().transformer.map(|plugin| plugin.id);
-    assert_eq!(transformer.as_deref(), Some("csv_reader"), "{ingest_toml}");
+    let collector = deployed_process(moto, "/clickstream/shop/ingestion/config", "clickstream-shop-ingest").await;
+    let transformer = collector.config.project("shop").unwrap().transformer.map(|plugin| plugin.id);
+    assert_eq!(transformer.as_deref(), Some("csv_reader"), "{}", collector.projects_toml);
 }
 
-/// The configuration a deployed pipeline worker starts with ([`deployed_configuration`]):
-/// after the modeling level it is a valid configuration that loads the project into Redshift with the modeling stack's COPY role, on the
-/// pipeline's own task queue.
+/// The configuration a deployed pipeline worker starts with ([`deployed_process`]): after the
+/// modeling level it is a valid configuration that loads the project into Redshift with the
+/// modeling stack's COPY role, on the pipeline's own task queue.
 async fn the_deployed_worker_loads_into_redshift_on_its_own_queue(moto: &clickstream_e2e::MotoServer, cloudformation: &aws_sdk_cloudformation::Client) {
     let outputs = |name: &'static str| async move {
         let described = cloudformation.describe_stacks().stack_name(name).send().await.unwrap();
@@ -614,7 +620,7 @@ async fn the_deployed_worker_loads_into_redshift_on_its_own_queue(moto: &clickst
     assert!(copy_role_arn.contains(":role/clickstream-copy-"), "{copy_role_arn}");
     assert_eq!(outputs("clickstream-shop-processing").await["Warehouse"], "redshift", "the modeling level updated the processing stack");
 
-    let (config, projects_toml) = deployed_configuration(moto, "/clickstream/shop/processing/config", "clickstream-shop-worker").await;
+    let DeployedProcess { config, projects_toml, .. } = deployed_process(moto, "/clickstream/shop/processing/config", "clickstream-shop-worker").await;
     let project = config.project("shop").unwrap();
     assert_eq!(project.warehouse, clickstream_core::config::WarehouseKind::Redshift, "{projects_toml}");
     assert_eq!(project.enrichers, Some(vec!["page_url".to_string(), "ip_geo".to_string()]), "{projects_toml}");

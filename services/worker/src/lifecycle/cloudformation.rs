@@ -167,14 +167,13 @@ impl CloudFormationProvisioner {
             let module_uri = if stored_key { location.url_of_key(&plugin.module_uri) } else { plugin.module_uri.clone() };
             ProjectPlugin { module_uri, ..plugin.clone() }
         };
+        let enrichers = project.plugins.iter().map(|plugin| ("[[projects.plugins]]", plugin));
+        let transformer = project.transformer.iter().map(|plugin| ("[projects.transformer]", plugin));
         let mut plugin_tables = String::new();
-        for plugin in &project.plugins {
-            plugin_tables.push_str("[[projects.plugins]]\n");
+        for (header, plugin) in enrichers.chain(transformer) {
+            plugin_tables.push_str(header);
+            plugin_tables.push('\n');
             plugin_tables.push_str(&toml::to_string(&in_bucket(plugin)).expect("a plugin's settings serialize to TOML"));
-        }
-        if let Some(transformer) = &project.transformer {
-            plugin_tables.push_str("[projects.transformer]\n");
-            plugin_tables.push_str(&toml::to_string(&in_bucket(transformer)).expect("a plugin's settings serialize to TOML"));
         }
         if plugin_tables.len() > MAX_PARAMETER_BYTES {
             return Err(refuse(format!("their settings take {} bytes, over the {MAX_PARAMETER_BYTES} of a CloudFormation parameter; shorten the plugins' configurations", plugin_tables.len())));
