@@ -413,12 +413,35 @@ pub struct CatalogConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaConfig {
-    /// Bootstrap servers, comma-separated (`host:port`).
+    /// Bootstrap servers, comma-separated (`host:port`). Ignored when `msk_cluster_arn` is set.
     pub brokers: String,
+    /// An Amazon MSK cluster's ARN: the collector and the bridge then ask MSK for its
+    /// plaintext bootstrap brokers when they start (`kafka:GetBootstrapBrokers`, in the
+    /// ARN's region). The pipeline's ingestion stack sets it when it creates the cluster,
+    /// whose brokers only exist once it is up. Empty: `brokers`.
+    #[serde(default)]
+    pub msk_cluster_arn: String,
+    /// Endpoint override of the MSK API (moto); empty for AWS.
+    #[serde(default)]
+    pub msk_endpoint: String,
     /// Partitions of the topics the collector creates for Kafka-sink projects.
     pub topic_partitions: i32,
+    /// Replicas of each partition of the topics the collector creates: 1 for a single local
+    /// broker; -1 takes the cluster's `default.replication.factor` (MSK: 2 on two
+    /// availability zones, 3 on three).
+    #[serde(default = "one_replica")]
+    pub topic_replication_factor: i32,
+    /// Hours the topics the collector creates keep records (`retention.ms`); 0 leaves the
+    /// cluster's default (MSK: 7 days). The bridge drains a topic within seconds, so this only
+    /// needs to outlast a bridge outage, and it bounds the brokers' disks.
+    #[serde(default)]
+    pub topic_retention_hours: u32,
     /// Consumer group of the Kafka → S3 bridge.
     pub bridge_group_id: String,
+}
+
+fn one_replica() -> i32 {
+    1
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -661,7 +684,15 @@ impl Default for Config {
             metadata: MetadataConfig::default(),
             catalog: CatalogConfig { kind: CatalogKind::Auto, glue_endpoint: String::new(), glue_region: "us-east-1".into() },
             kinesis: KinesisConfig { endpoint: String::new(), region: "us-east-1".into(), shard_count: 2, shard_discovery_interval_ms: 30_000 },
-            kafka: KafkaConfig { brokers: "127.0.0.1:9092".into(), topic_partitions: 3, bridge_group_id: "clickstream-bridge".into() },
+            kafka: KafkaConfig {
+                brokers: "127.0.0.1:9092".into(),
+                msk_cluster_arn: String::new(),
+                msk_endpoint: String::new(),
+                topic_partitions: 3,
+                topic_replication_factor: one_replica(),
+                topic_retention_hours: 0,
+                bridge_group_id: "clickstream-bridge".into(),
+            },
             etl: EtlConfig::default(),
             control: ControlConfig::default(),
             projects: Vec::new(),
@@ -743,6 +774,15 @@ impl Config {
         }
         crate::storage::StorageLocation::parse(&self.storage.url)
             .map_err(|error| invalid("storage.url", error.to_string()))?;
+        if !self.kafka.msk_cluster_arn.is_empty() && region_of_msk_cluster_arn(&self.kafka.msk_cluster_arn).is_none() {
+            return Err(invalid(
+                "kafka.msk_cluster_arn",
+                format!("`{}` is not an MSK cluster ARN (arn:aws:kafka:<region>:<account>:cluster/<name>/<id>)", self.kafka.msk_cluster_arn),
+            ));
+        }
+        if self.kafka.topic_replication_factor == 0 || self.kafka.topic_replication_factor < -1 {
+            return Err(invalid("kafka.topic_replication_factor", "must be -1 (the cluster's default) or at least 1".into()));
+        }
         validate_enrichers("etl.enrichers", &self.etl.enrichers)?;
         if self.etl.freshness_hours == 0 {
             return Err(invalid("etl.freshness_hours", "must be greater than 0".into()));
@@ -922,6 +962,18 @@ impl Config {
 
 /// A standard five-field cron expression (minute hour day-of-month month day-of-week), the
 /// form Temporal schedules take.
+/// The region of an MSK cluster ARN (`arn:<partition>:kafka:<region>:<account>:cluster/…`),
+/// where its API must be asked; `None` when the text is not such an ARN.
+pub fn region_of_msk_cluster_arn(arn: &str) -> Option<&str> {
+    let mut fields = arn.splitn(6, ':');
+    let (Some("arn"), Some(_partition), Some("kafka"), Some(region), Some(_account), Some(resource)) =
+        (fields.next(), fields.next(), fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return None;
+    };
+    (!region.is_empty() && resource.starts_with("cluster/")).then_some(region)
+}
+
 pub fn validate_cron(expression: &str) -> Result<(), String> {
     let fields = expression.split_whitespace().count();
     if fields != 5 {
@@ -982,6 +1034,20 @@ mod tests {
     fn an_unknown_key_is_rejected() {
         let error = Config::from_figment(figment_with("[ingest]\nlisten_port = 1")).unwrap_err();
         assert!(error.to_string().contains("listen_port"), "{error}");
+    }
+
+    #[test]
+    fn an_msk_cluster_arn_gives_its_region_and_anything_else_is_refused() {
+        let arn = "arn:aws:kafka:eu-west-1:123456789012:cluster/clickstream-demo/6c1d-2";
+        assert_eq!(region_of_msk_cluster_arn(arn), Some("eu-west-1"));
+        assert_eq!(region_of_msk_cluster_arn("arn:aws:kinesis:eu-west-1:123456789012:stream/demo"), None);
+        assert_eq!(region_of_msk_cluster_arn("b-1.demo.kafka.eu-west-1.amazonaws.com:9092"), None);
+        let config = Config::from_figment(figment_with(&format!("[kafka]\nmsk_cluster_arn = \"{arn}\""))).unwrap();
+        assert_eq!(config.kafka.topic_replication_factor, 1);
+        let error = Config::from_figment(figment_with("[kafka]\nmsk_cluster_arn = \"my-cluster\"")).unwrap_err();
+        assert!(error.to_string().contains("kafka.msk_cluster_arn"), "{error}");
+        let error = Config::from_figment(figment_with("[kafka]\ntopic_replication_factor = 0")).unwrap_err();
+        assert!(error.to_string().contains("kafka.topic_replication_factor"), "{error}");
     }
 
     #[test]

@@ -169,6 +169,12 @@ pub struct MotoServer {
 
 impl MotoServer {
     pub fn start(log_directory: &Path) -> MotoServer {
+        Self::start_with_environment(log_directory, &[])
+    }
+
+    /// With variables for the wrapper (e2e/src/moto_server.py), e.g.
+    /// `CLICKSTREAM_MOTO_MSK_BROKERS`, the brokers its MSK clusters answer.
+    pub fn start_with_environment(log_directory: &Path, environment: &[(&str, &str)]) -> MotoServer {
         let port = free_port();
         let wrapper = log_directory.join("moto_server.py");
         std::fs::create_dir_all(log_directory).expect("create the log directory");
@@ -177,7 +183,7 @@ impl MotoServer {
         // The Python of moto's virtualenv: the one next to `moto_server`.
         let python = tool_path("moto_server").with_file_name("python3");
         let mut command = Command::new(python);
-        command.arg(&wrapper).args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        command.arg(&wrapper).args(["-H", "127.0.0.1", "-p", &port.to_string()]).envs(environment.iter().copied());
         let mut process = ServerProcess::spawn("moto", &mut command, log_directory);
         process.wait_for_port(port, Duration::from_secs(60));
         MotoServer { process, port }

@@ -30,8 +30,13 @@ behave as AWS documents it, so that a reader following a reshard can be tested:
 - `GetRecords` on a closed shard read to its end answers no `NextShardIterator` (moto always
   gives one), which is how a reader learns that the shard is done.
 
+It answers MSK's `GetBootstrapBrokers` (moto has the clusters but not this call), with the
+plaintext brokers in CLICKSTREAM_MOTO_MSK_BROKERS (a test points them at its Kafka broker),
+else with made-up names shaped like AWS's; a cluster moto does not have gets 404
+NotFoundException, as on AWS.
+
 Finally it applies `infra/cloudformation/moto_cfn_fixes.apply()`, so that stack updates (the
-pipeline lifecycle's) behave as on CloudFormation.
+pipeline lifecycle's) behave as on CloudFormation, and AWS::MSK::Cluster resources exist.
 """
 
 import datetime
@@ -41,6 +46,10 @@ import sys
 import threading
 import time
 
+from urllib.parse import unquote
+
+from moto.kafka import responses as kafka_responses
+from moto.kafka import urls as kafka_urls
 from moto.kinesis import models as kinesis_models
 from moto.quicksight import responses as quicksight_responses
 from moto.quicksight import urls as quicksight_urls
@@ -333,6 +342,23 @@ def _get_records_ending_closed_shards(self, stream_arn, shard_iterator, limit):
 # sets the parents' records aside for a moment) or a put must not interleave with a read or a
 # listing. One lock over these operations makes each of them atomic, as they are on AWS.
 KINESIS_LOCK = threading.RLock()
+
+
+def get_bootstrap_brokers(self):
+    cluster_arn = unquote(self.parsed_url.path.split("/clusters/")[-1].rsplit("/bootstrap-brokers", 1)[0])
+    cluster = self.kafka_backend.clusters.get(cluster_arn)
+    if cluster is None:
+        headers = {"status": 404, "x-amzn-ErrorType": "NotFoundException", "Content-Type": "application/json"}
+        return 404, headers, json.dumps({"message": f"Cluster {cluster_arn} does not exist."})
+    brokers = os.environ.get("CLICKSTREAM_MOTO_MSK_BROKERS") or ",".join(
+        f"b-{n}.{cluster.cluster_name}.moto.c2.kafka.{self.region}.amazonaws.com:9092" for n in (1, 2)
+    )
+    return 200, {"Content-Type": "application/json"}, json.dumps({"bootstrapBrokerString": brokers})
+
+
+kafka_responses.KafkaResponse.get_bootstrap_brokers = get_bootstrap_brokers
+# Before moto's `/v1/clusters/(?P<clusterArn>.+)$`, which would take the ARN and the suffix.
+kafka_urls.url_paths = {r"{0}/v1/clusters/(?P<clusterArn>.+)/bootstrap-brokers$": kafka_responses.KafkaResponse.dispatch, **kafka_urls.url_paths}
 
 
 def _locked(function):

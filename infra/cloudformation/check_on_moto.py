@@ -17,7 +17,10 @@ DELETE_COMPLETE. Exits 1 on any failure, 2 on bad arguments.
 
     --variants       also every template with other parameter sets (kinesis/kafka sinks,
                      an existing VPC, Redshift, no engine, QuickSight principal...; for the
-                     control plane each TemporalMode and AuthMode)
+                     control plane each TemporalMode and AuthMode). The Kafka sink without
+                     brokers creates an MSK cluster, which needs moto started through
+                     e2e/src/moto_server.py (moto 5.2.5's CloudFormation has no
+                     AWS::MSK::Cluster; its moto_cfn_fixes add one)
     --failure-modes  also the documented failing parameter values: checks that CreateStack
                      is refused as expected, that the stack is then listed CREATE_IN_PROGRESS,
                      and that DeleteStack cleans it up (DELETE_COMPLETE, nothing left behind)
@@ -200,6 +203,7 @@ class Checker:
             created.append((ingestion, name("ingestion")))
             self.expect(out_i["IngestEndpoint"].startswith(("http://", "https://")), f"IngestEndpoint is a URL: {out_i['IngestEndpoint']}")
             self.expect("KinesisStreamName" not in out_i, "no KinesisStreamName with SinkType=s3")
+            self.inspect_access_logs(out_i, out_i.get("AccessLogsBucketName"), created_bucket=True)
             modeling, out_m = self.create("modeling", name("modeling"), {**common, "Engine": "athena", "DataBucketName": out_p["DataBucketName"]}, tags)
             created.append((modeling, name("modeling")))
             reporting, _ = self.create(
@@ -393,7 +397,12 @@ class Checker:
         cases = [
             ("ingestion", {"SinkType": "kinesis", "KinesisShardCount": "2", "DataBucketName": "clickstream-check-data", "AppIds": "web_app,ios_app"}, ["KinesisStreamName"]),
             ("ingestion", {"SinkType": "kafka", "KafkaTopic": "events", "KafkaBrokers": "b-1.msk:9092,b-2.msk:9092", "DataBucketName": "clickstream-check-data", "EnableAutoScaling": "false"}, []),
-            ("ingestion", {"VpcId": vpc, "SubnetIds": ",".join(subnets), "IngestDomainName": "collect.example.com", "DesiredCount": "2", "CorsAllowedOrigins": "https://shop.example.com,https://*.example.com"}, []),
+            ("ingestion", {"VpcId": vpc, "SubnetIds": ",".join(subnets), "IngestDomainName": "collect.example.com", "DesiredCount": "2", "CorsAllowedOrigins": "https://shop.example.com,https://*.example.com",
+                           "AccessLogsBucketName": "central-access-logs"}, ["AccessLogsBucketName"]),
+            ("ingestion", {"EnableAccessLogs": "false"}, []),
+            # No brokers: the stack creates an MSK cluster (inspected below).
+            ("ingestion", {"SinkType": "kafka", "VpcId": vpc, "SubnetIds": ",".join(subnets), "DataBucketName": "clickstream-check-data", "KafkaTopicPartitions": "6",
+                           "MskBrokerInstanceType": "kafka.t3.small"}, ["MskClusterArn"]),
             ("processing", {"DataBucketName": f"clickstream-{project.replace('_', '-')}-data", "AppIds": "web_app", "TemporalAddress": "https://ns.tmprl.cloud:7233",
                             "TemporalTlsCertSecretArn": f"arn:aws:secretsmanager:{self.cf.meta.region_name}:123456789012:secret:clickstream/temporal-client-cert-AbCdEf",
                             "TemporalTlsKeySecretArn": f"arn:aws:secretsmanager:{self.cf.meta.region_name}:123456789012:secret:clickstream/temporal-client-key-AbCdEf"}, []),
@@ -412,8 +421,57 @@ class Checker:
             try:
                 for key in expected_outputs:
                     self.expect(key in outputs, f"output {key} present")
+                if "MskClusterArn" in outputs:
+                    self.inspect_msk_buffer(project, outputs, subnets)
+                if template == "ingestion":
+                    self.inspect_access_logs(outputs, outputs.get("AccessLogsBucketName"), created_bucket="AccessLogsBucketName" not in extra)
             finally:
                 self.delete(stack_id, label)
+            if "MskClusterArn" in outputs:
+                clusters = [cluster["ClusterArn"] for cluster in self.client("kafka").list_clusters()["ClusterInfoList"]]
+                self.expect(outputs["MskClusterArn"] not in clusters, "the MSK cluster is deleted with its stack")
+
+    def inspect_access_logs(self, outputs, bucket, created_bucket):
+        """The collector's ALB writes access logs to `bucket` (None: no access logs), which
+        exists when the stack created it. (moto 5.2.5 ignores the bucket's lifecycle rule, and
+        the ALB's attributes unless moto_cfn_fixes.apply() ran.)"""
+        elb = self.client("elbv2")
+        balancers = elb.describe_load_balancers()["LoadBalancers"]
+        balancer = next(b["LoadBalancerArn"] for b in balancers if b["DNSName"] == outputs["LoadBalancerDnsName"])
+        attributes = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=balancer)["Attributes"]}
+        if bucket is None:
+            self.expect(attributes.get("access_logs.s3.enabled") == "false", "no ALB access logs")
+            return
+        self.expect(attributes.get("access_logs.s3.enabled") == "true" and attributes.get("access_logs.s3.bucket") == bucket, f"ALB access logs to {bucket} ({ {k: v for k, v in attributes.items() if k.startswith('access_logs')} })")
+        if created_bucket:
+            self.client("s3").head_bucket(Bucket=bucket)
+            self.expect(True, f"the access logs bucket {bucket} exists")
+
+    def inspect_msk_buffer(self, project, outputs, subnets):
+        """The ingestion stack's own MSK cluster: in the first two subnets, reachable from the
+        collector's security group, and the collector and bridge are given its ARN instead of
+        brokers. Needs moto started through e2e/src/moto_server.py (moto_cfn_fixes.apply()
+        adds AWS::MSK::Cluster, which moto 5.2.5's CloudFormation skips)."""
+        cluster_arn = outputs["MskClusterArn"]
+        try:
+            cluster = self.client("kafka").describe_cluster(ClusterArn=cluster_arn)["ClusterInfo"]
+        except botocore.exceptions.ClientError as error:
+            raise CheckFailed(f"MSK cluster {cluster_arn!r} is not in moto ({error}): start moto through e2e/src/moto_server.py, whose moto_cfn_fixes model AWS::MSK::Cluster")
+        nodes = cluster["BrokerNodeGroupInfo"]
+        self.expect(nodes["ClientSubnets"] == subnets[:2] and nodes["InstanceType"] == "kafka.t3.small" and cluster["NumberOfBrokerNodes"] == 2, "MSK brokers: two kafka.t3.small in the first two subnets")
+        self.expect(cluster["EncryptionInfo"]["EncryptionInTransit"] == {"ClientBroker": "TLS_PLAINTEXT", "InCluster": True}, "MSK: plaintext listener for the clients, TLS between brokers")
+        groups = self.client("ec2").describe_security_groups(GroupIds=nodes["SecurityGroups"])["SecurityGroups"]
+        sources = {(rule["FromPort"], pair["GroupId"]) for group in groups for rule in group["IpPermissions"] for pair in rule.get("UserIdGroupPairs", [])}
+        self.expect(sources == {(9092, outputs["ServiceSecurityGroupId"])}, "MSK: port 9092 open to the collector's and bridge's security group only")
+        ecs = self.client("ecs")
+        for role in ("ingest", "bridge"):
+            container = ecs.describe_task_definition(taskDefinition=f"clickstream-{project}-{role}")["taskDefinition"]["containerDefinitions"][0]
+            env = {variable["name"]: variable.get("value") for variable in container.get("environment") or [] if variable}
+            self.expect(env.get("CLICKSTREAM_KAFKA__MSK_CLUSTER_ARN") == cluster_arn and "CLICKSTREAM_KAFKA__BROKERS" not in env, f"{role}: asks MSK for the brokers of {cluster_arn}")
+            if role == "ingest":
+                # str(): moto keeps a Number parameter's value a number where ECS has strings.
+                topic = tuple(str(env.get(f"CLICKSTREAM_KAFKA__TOPIC_{key}")) for key in ("PARTITIONS", "REPLICATION_FACTOR", "RETENTION_HOURS"))
+                self.expect(topic == ("6", "-1", "24"), f"ingest: topics with 6 partitions, the cluster's replication factor, a day's retention ({topic})")
 
     def expect_no_op_update_refused(self, stack_id, template):
         """Every parameter again with its current value: CloudFormation must refuse the update."""

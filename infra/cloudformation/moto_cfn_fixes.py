@@ -30,11 +30,21 @@ Condition is false, keeps tracking resources moto cannot update, then creates th
 whose Condition became true and deletes those whose Condition became false, as CloudFormation
 does (moto still does not apply property changes to the types it cannot update); and it
 camelCases an updated task definition's container definitions as a creation does.
+
+5. An AWS::ElasticLoadBalancingV2::LoadBalancer's LoadBalancerAttributes are ignored (the
+   access logs, idle timeout... stay moto's defaults): apply() sets them after creation.
+6. moto 5.2.5's CloudFormation has no AWS::MSK::Cluster (the ingestion stack's cluster when
+   no Kafka brokers are given): it skips the resource, and a `Ref` to it is empty. apply()
+   adds one that creates the cluster in moto's Kafka (MSK) backend and deletes it with the
+   stack; `Ref` gives its ARN, as on AWS. Property updates are not applied.
 """
 
 from moto.cloudformation import models, parsing
+from moto.core.common_models import CloudFormationModel
 from moto.core.utils import pascal_to_camelcase, remap_nested_keys
 from moto.ecs import models as ecs_models
+from moto.elbv2 import models as elbv2_models
+from moto.kafka.models import kafka_backends
 
 _ORIGINAL_PARSE_AND_UPDATE = parsing.parse_and_update_resource
 _ORIGINAL_UPDATE = parsing.ResourceMap.update
@@ -43,6 +53,7 @@ _ORIGINAL_CREATE_RESOURCES = models.Stack.create_resources
 _ORIGINAL_OUTPUTS = models.Stack.outputs
 _ORIGINAL_STACK_RESOURCES = models.Stack.stack_resources
 _ORIGINAL_UPDATE_TASK_DEFINITION = ecs_models.TaskDefinition.update_from_cloudformation_json.__func__
+_ORIGINAL_CREATE_LOAD_BALANCER = elbv2_models.FakeLoadBalancer.create_from_cloudformation_json.__func__
 # Stacks whose resources are gone: reading their outputs or resources must not re-create them.
 _ROLLED_BACK = ("ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_COMPLETE")
 
@@ -84,11 +95,78 @@ def _update_task_definition(cls, original_resource, new_resource_name, cloudform
     return _ORIGINAL_UPDATE_TASK_DEFINITION(cls, original_resource, new_resource_name, camel_cased, account_id, region_name)
 
 
+def _create_load_balancer(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    balancer = _ORIGINAL_CREATE_LOAD_BALANCER(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    attributes = {attribute["Key"]: attribute["Value"] for attribute in cloudformation_json["Properties"].get("LoadBalancerAttributes") or [] if attribute}
+    if attributes:
+        elbv2_models.elbv2_backends[account_id][region_name].modify_load_balancer_attributes(balancer.arn, attributes)
+    return balancer
+
+
+class MskClusterOfCloudFormation(CloudFormationModel):
+    """An AWS::MSK::Cluster: the cluster in moto's Kafka backend (see 6. above)."""
+
+    # moto's model metaclass takes the service from the module's name (moto.<service>...).
+    __module__ = "moto.kafka.models"
+
+    def __init__(self, account_id, region_name, arn):
+        self.account_id, self.region_name, self.arn = account_id, region_name, arn
+
+    @staticmethod
+    def cloudformation_name_type():
+        return "ClusterName"
+
+    @staticmethod
+    def cloudformation_type():
+        return "AWS::MSK::Cluster"
+
+    @classmethod
+    def has_cfn_attr(cls, attr):
+        return attr == "Arn"
+
+    def get_cfn_attribute(self, attribute_name):
+        return self.arn
+
+    @property
+    def physical_resource_id(self):
+        return self.arn
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        template_properties = cloudformation_json["Properties"]
+        # The API's (and moto's) keys are camelCase where the template's are PascalCase.
+        properties = remap_nested_keys({k: v for k, v in template_properties.items() if k != "Tags"}, pascal_to_camelcase)
+        arn, _, _ = kafka_backends[account_id][region_name].create_cluster(
+            broker_node_group_info=properties["brokerNodeGroupInfo"],
+            client_authentication=properties.get("clientAuthentication"),
+            cluster_name=properties.get("clusterName", resource_name),
+            encryption_info=properties.get("encryptionInfo"),
+            kafka_version=properties["kafkaVersion"],
+            number_of_broker_nodes=int(properties["numberOfBrokerNodes"]),
+            tags=template_properties.get("Tags"),
+        )
+        return cls(account_id, region_name, arn)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        return original_resource
+
+    def delete(self, account_id, region_name):
+        kafka_backends[self.account_id][self.region_name].clusters.pop(self.arn, None)
+
+    def is_created(self):
+        return True
+
+
 def apply():
     """Idempotent."""
     parsing.parse_and_update_resource = _parse_and_update_resource
     parsing.ResourceMap.update = _update
     ecs_models.TaskDefinition.update_from_cloudformation_json = classmethod(_update_task_definition)
+    elbv2_models.FakeLoadBalancer.create_from_cloudformation_json = classmethod(_create_load_balancer)
+    # moto finds models among CloudFormationModel's subclasses (defined above), once: forget
+    # a map built before.
+    parsing.get_model_map.cache_clear()
 
 
 # ------------------------------------------------------------------------------------------

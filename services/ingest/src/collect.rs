@@ -62,8 +62,9 @@ impl IngestService {
         let kafka = if kafka_topics.is_empty() {
             None
         } else {
-            KafkaSink::ensure_topics(&config.kafka.brokers, &kafka_topics, config.kafka.topic_partitions).await?;
-            Some(KafkaSink::new(&config.kafka.brokers)?)
+            let brokers = crate::sink::kafka::bootstrap_brokers(&config.kafka).await?;
+            KafkaSink::ensure_topics(&brokers, &kafka_topics, &crate::sink::kafka::NewTopicSettings::of(&config.kafka)).await?;
+            Some(KafkaSink::new(&brokers)?)
         };
         let kinesis_streams: Vec<String> =
             config.projects.iter().filter(|project| project.sink == SinkKind::Kinesis).map(|project| project.kinesis_stream().to_string()).collect();

@@ -436,6 +436,10 @@ async fn pipeline_lifecycle_rolls_back_a_failed_step_then_retries_and_deletes() 
     // Processing settings the deployed worker must follow.
     spec.processing.enrichers = vec!["page_url".into(), "ip_geo".into()];
     spec.processing.data_freshness_hours = 48;
+    // A Kafka sink, and no brokers among the control plane's stack parameters: the ingestion
+    // stack creates an MSK cluster.
+    spec.ingestion.sink = clickstream_core::config::SinkKind::Kafka;
+    spec.ingestion.kafka.partitions = 4;
     spec.processing.schedule = clickstream_core::control_model::ScheduleSpec { interval_seconds: None, cron: Some("*/15 * * * *".into()) };
     let pipeline = control.create_pipeline(NewPipeline { project_id: "shop".into(), spec: spec.clone() }).await.unwrap();
     let cloudformation = aws_sdk_cloudformation::Client::new(&clickstream_control::dynamodb::sdk_config("us-east-1", &moto.endpoint()).await);
@@ -518,6 +522,7 @@ async fn pipeline_lifecycle_rolls_back_a_failed_step_then_retries_and_deletes() 
     }
     the_deployed_worker_loads_into_redshift_on_its_own_queue(&moto, &cloudformation).await;
     the_deployed_pipeline_runs_the_uploaded_plugins(&moto, &cloudformation, &plugin_keys).await;
+    the_deployed_collector_and_bridge_use_the_stacks_msk_cluster(&moto, &cloudformation).await;
     // The status keeps the ingestion stack's collector URL, which the console shows as the
     // project's apps' endpoint.
     let described = cloudformation.describe_stacks().stack_name("clickstream-shop-ingestion").send().await.unwrap();
@@ -572,7 +577,9 @@ async fn deployed_process(moto: &clickstream_e2e::MotoServer, parameter_name: &s
     let mut figment = figment::Figment::from(figment::providers::Serialized::defaults(Config::default())).merge(<figment::providers::Toml as figment::providers::Format>::string(&projects_toml));
     // moto 5.2.5 keeps an `AWS::NoValue` item of the list as null; AWS drops it.
     for variable in environment.iter().filter(|variable| !variable.is_null()) {
-        let (name, value) = (variable["name"].as_str().unwrap(), variable["value"].as_str().unwrap());
+        // moto keeps a Number parameter's value a number where ECS has strings.
+        let value = variable["value"].as_str().map_or_else(|| variable["value"].to_string(), str::to_string);
+        let name = variable["name"].as_str().unwrap();
         // Configuration variables are SECTION__KEY; CLICKSTREAM_CONFIG and the like are not.
         if let Some(path) = name.strip_prefix("CLICKSTREAM_").filter(|path| path.contains("__")) {
             // Parsed as figment's Env provider parses a variable (numbers, arrays, strings).
@@ -606,6 +613,28 @@ async fn the_deployed_pipeline_runs_the_uploaded_plugins(moto: &clickstream_e2e:
     let collector = deployed_process(moto, "/clickstream/shop/ingestion/config", "clickstream-shop-ingest").await;
     let transformer = collector.config.project("shop").unwrap().transformer.map(|plugin| plugin.id);
     assert_eq!(transformer.as_deref(), Some("csv_reader"), "{}", collector.projects_toml);
+}
+
+/// The spec's Kafka sink, deployed without given brokers: the ingestion stack's own MSK
+/// cluster, whose brokers the collector and the bridge ask MSK for; the topic gets the spec's
+/// partitions and the cluster's replication factor.
+async fn the_deployed_collector_and_bridge_use_the_stacks_msk_cluster(moto: &clickstream_e2e::MotoServer, cloudformation: &aws_sdk_cloudformation::Client) {
+    let described = cloudformation.describe_stacks().stack_name("clickstream-shop-ingestion").send().await.unwrap();
+    let output = |key: &str| described.stacks()[0].outputs().iter().find(|output| output.output_key() == Some(key)).and_then(|output| output.output_value()).map(str::to_string);
+    let cluster_arn = output("MskClusterArn").expect("the ingestion stack created an MSK cluster");
+    for task_definition in ["clickstream-shop-ingest", "clickstream-shop-bridge"] {
+        let DeployedProcess { config, projects_toml, .. } = deployed_process(moto, "/clickstream/shop/ingestion/config", task_definition).await;
+        assert_eq!(config.project("shop").unwrap().sink, clickstream_core::config::SinkKind::Kafka, "{projects_toml}");
+        assert_eq!(config.kafka.msk_cluster_arn, cluster_arn, "{task_definition}");
+        if task_definition == "clickstream-shop-ingest" {
+            let kafka = &config.kafka;
+            assert_eq!((kafka.topic_partitions, kafka.topic_replication_factor, kafka.topic_retention_hours), (4, -1, 24));
+        }
+        // What the process asks at start (moto answers made-up broker names).
+        let kafka = clickstream_core::config::KafkaConfig { msk_endpoint: moto.endpoint(), ..config.kafka.clone() };
+        let brokers = clickstream_ingest::sink::kafka::bootstrap_brokers(&kafka).await.unwrap();
+        assert!(brokers.contains(".kafka.us-east-1.amazonaws.com:9092"), "{brokers}");
+    }
 }
 
 /// The configuration a deployed pipeline worker starts with ([`deployed_process`]): after the

@@ -30,7 +30,7 @@ pub async fn run_kafka_bridge(config: Arc<Config>, store: Arc<dyn ObjectStore>, 
         .filter(|project| project.sink == SinkKind::Kafka)
         .map(|project| (project.kafka_topic().to_string(), project.id.clone()))
         .collect();
-    let brokers = config.kafka.brokers.clone();
+    let brokers = crate::sink::kafka::bootstrap_brokers(&config.kafka).await?;
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", &brokers)
         .set("group.id", &config.kafka.bridge_group_id)

@@ -30,6 +30,8 @@ pub enum BridgeError {
     KinesisShards { stream: String, reason: String },
     #[error("cannot create the Kafka consumer for {brokers}: {reason}")]
     Consumer { brokers: String, reason: String },
+    #[error(transparent)]
+    KafkaBrokers(#[from] crate::sink::kafka::KafkaSetupError),
 }
 
 /// Runs every bridge the configuration needs until `shutdown` resolves.

@@ -18,6 +18,8 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord},
 };
 
+use clickstream_core::config::{KafkaConfig, region_of_msk_cluster_arn};
+
 use super::ShipError;
 
 pub struct KafkaSink {
@@ -32,6 +34,59 @@ pub enum KafkaSetupError {
     /// The broker refused or did not answer: start it, or fix `kafka.brokers`.
     #[error("cannot create Kafka topic `{topic}`: {reason}")]
     CreateTopic { topic: String, reason: String },
+    /// MSK refused or did not answer (a retry helps while the cluster is being created), or
+    /// the cluster offers no listener this build can use.
+    #[error("cannot get the bootstrap brokers of MSK cluster {cluster_arn}: {reason}")]
+    MskBrokers { cluster_arn: String, reason: String },
+}
+
+/// How the collector creates a project's topic.
+#[derive(Debug, Clone, Copy)]
+pub struct NewTopicSettings {
+    pub partitions: i32,
+    /// Replicas per partition; -1: the cluster's `default.replication.factor`.
+    pub replication_factor: i32,
+    /// `retention.ms` in hours; 0: the cluster's default.
+    pub retention_hours: u32,
+}
+
+impl NewTopicSettings {
+    pub fn of(config: &KafkaConfig) -> NewTopicSettings {
+        NewTopicSettings { partitions: config.topic_partitions, replication_factor: config.topic_replication_factor, retention_hours: config.topic_retention_hours }
+    }
+}
+
+/// Where the Kafka clients connect: the plaintext bootstrap brokers of the MSK cluster that
+/// `kafka.msk_cluster_arn` names, asked of MSK (a cluster the ingestion stack creates has
+/// broker addresses only once it exists, so they cannot be written into the configuration),
+/// else `kafka.brokers`.
+pub async fn bootstrap_brokers(config: &KafkaConfig) -> Result<String, KafkaSetupError> {
+    let cluster_arn = &config.msk_cluster_arn;
+    if cluster_arn.is_empty() {
+        return Ok(config.brokers.clone());
+    }
+    let failed = |reason: String| KafkaSetupError::MskBrokers { cluster_arn: cluster_arn.clone(), reason };
+    let region = region_of_msk_cluster_arn(cluster_arn).ok_or_else(|| failed("not an MSK cluster ARN".into()))?;
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).region(aws_config::Region::new(region.to_string()));
+    if !config.msk_endpoint.is_empty() {
+        loader = loader.endpoint_url(&config.msk_endpoint);
+    }
+    let client = aws_sdk_kafka::Client::new(&loader.load().await);
+    let answer = client
+        .get_bootstrap_brokers()
+        .cluster_arn(cluster_arn)
+        .send()
+        .await
+        .map_err(|error| failed(aws_sdk_kafka::error::DisplayErrorContext(error).to_string()))?;
+    // Only the plaintext listener: librdkafka is built without TLS here, and IAM
+    // authentication would need request signing in the client.
+    match answer.bootstrap_broker_string().filter(|brokers| !brokers.is_empty()) {
+        Some(brokers) => {
+            tracing::info!(%cluster_arn, brokers, "using the MSK cluster's bootstrap brokers");
+            Ok(brokers.to_string())
+        }
+        None => Err(failed("the cluster has no plaintext listener (its client-broker encryption must be TLS_PLAINTEXT or PLAINTEXT, as in the ingestion stack's cluster)".into())),
+    }
 }
 
 impl KafkaSink {
@@ -66,7 +121,7 @@ impl KafkaSink {
     }
 
     /// Creates the topics that do not exist yet (a topic that exists is left as it is).
-    pub async fn ensure_topics(brokers: &str, topics: &[String], partitions: i32) -> Result<(), KafkaSetupError> {
+    pub async fn ensure_topics(brokers: &str, topics: &[String], settings: &NewTopicSettings) -> Result<(), KafkaSetupError> {
         if topics.is_empty() {
             return Ok(());
         }
@@ -74,7 +129,15 @@ impl KafkaSink {
             .set("bootstrap.servers", brokers)
             .create()
             .map_err(|error| KafkaSetupError::Client { brokers: brokers.into(), reason: error.to_string() })?;
-        let new_topics: Vec<NewTopic> = topics.iter().map(|topic| NewTopic::new(topic, partitions, TopicReplication::Fixed(1))).collect();
+        let NewTopicSettings { partitions, replication_factor, retention_hours } = *settings;
+        let retention_ms = (u64::from(retention_hours) * 3_600_000).to_string();
+        let new_topics: Vec<NewTopic> = topics
+            .iter()
+            .map(|topic| {
+                let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication_factor));
+                if retention_hours == 0 { new_topic } else { new_topic.set("retention.ms", &retention_ms) }
+            })
+            .collect();
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
         let results = admin
             .create_topics(new_topics.iter(), &options)
@@ -82,7 +145,7 @@ impl KafkaSink {
             .map_err(|error| KafkaSetupError::CreateTopic { topic: topics.join(","), reason: error.to_string() })?;
         for result in results {
             match result {
-                Ok(topic) => tracing::info!(topic, partitions, "created Kafka topic"),
+                Ok(topic) => tracing::info!(topic, partitions, replication_factor, retention_hours, "created Kafka topic"),
                 Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((topic, code)) => return Err(KafkaSetupError::CreateTopic { topic, reason: code.to_string() }),
             }

@@ -255,6 +255,7 @@ impl CloudFormationProvisioner {
                 values.push(("PluginTables", inputs.plugin_tables.clone()));
                 values.push(("KinesisShardCount", spec.ingestion.kinesis.shard_count.to_string()));
                 values.push(("KafkaTopic", spec.ingestion.kafka.topic.clone()));
+                values.push(("KafkaTopicPartitions", spec.ingestion.kafka.partitions.to_string()));
                 values.push(("DataBucketName", data_bucket));
             }
             "modeling" => {

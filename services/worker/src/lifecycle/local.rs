@@ -65,7 +65,10 @@ impl LocalProvisioner {
             SinkKind::Kafka => {
                 let topic = project.kafka_topic().to_string();
                 let partitions = level.spec.ingestion.kafka.partitions;
-                clickstream_ingest::sink::kafka::KafkaSink::ensure_topics(&self.config.kafka.brokers, std::slice::from_ref(&topic), partitions).await.map_err(unavailable)?;
+                use clickstream_ingest::sink::kafka::{KafkaSink, NewTopicSettings, bootstrap_brokers};
+                let brokers = bootstrap_brokers(&self.config.kafka).await.map_err(unavailable)?;
+                let settings = NewTopicSettings { partitions, ..NewTopicSettings::of(&self.config.kafka) };
+                KafkaSink::ensure_topics(&brokers, std::slice::from_ref(&topic), &settings).await.map_err(unavailable)?;
                 complete("sink", format!("Kafka topic {topic} ({partitions} partitions)"))
             }
             SinkKind::Kinesis => {
