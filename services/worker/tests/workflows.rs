@@ -440,6 +440,7 @@ async fn pipeline_lifecycle_rolls_back_a_failed_step_then_retries_and_deletes() 
     // stack creates an MSK cluster.
     spec.ingestion.sink = clickstream_core::config::SinkKind::Kafka;
     spec.ingestion.kafka.partitions = 4;
+    spec.ingestion.s3_buffer = clickstream_core::control_model::S3BufferSpec { max_bytes: 5 * 1024 * 1024, max_age_seconds: 30 };
     spec.processing.schedule = clickstream_core::control_model::ScheduleSpec { interval_seconds: None, cron: Some("*/15 * * * *".into()) };
     let pipeline = control.create_pipeline(NewPipeline { project_id: "shop".into(), spec: spec.clone() }).await.unwrap();
     let cloudformation = aws_sdk_cloudformation::Client::new(&clickstream_control::dynamodb::sdk_config("us-east-1", &moto.endpoint()).await);
@@ -617,7 +618,7 @@ async fn the_deployed_pipeline_runs_the_uploaded_plugins(moto: &clickstream_e2e:
 
 /// The spec's Kafka sink, deployed without given brokers: the ingestion stack's own MSK
 /// cluster, whose brokers the collector and the bridge ask MSK for; the topic gets the spec's
-/// partitions and the cluster's replication factor.
+/// partitions and the cluster's replication factor, the raw objects its buffer settings.
 async fn the_deployed_collector_and_bridge_use_the_stacks_msk_cluster(moto: &clickstream_e2e::MotoServer, cloudformation: &aws_sdk_cloudformation::Client) {
     let described = cloudformation.describe_stacks().stack_name("clickstream-shop-ingestion").send().await.unwrap();
     let output = |key: &str| described.stacks()[0].outputs().iter().find(|output| output.output_key() == Some(key)).and_then(|output| output.output_value()).map(str::to_string);
@@ -626,6 +627,8 @@ async fn the_deployed_collector_and_bridge_use_the_stacks_msk_cluster(moto: &cli
         let DeployedProcess { config, projects_toml, .. } = deployed_process(moto, "/clickstream/shop/ingestion/config", task_definition).await;
         assert_eq!(config.project("shop").unwrap().sink, clickstream_core::config::SinkKind::Kafka, "{projects_toml}");
         assert_eq!(config.kafka.msk_cluster_arn, cluster_arn, "{task_definition}");
+        // The bridge's raw objects follow the spec's buffer settings.
+        assert_eq!((config.ingest.sink_batch_max_bytes, config.ingest.sink_batch_max_age_ms), (5 * 1024 * 1024, 30_000), "{task_definition}");
         if task_definition == "clickstream-shop-ingest" {
             let kafka = &config.kafka;
             assert_eq!((kafka.topic_partitions, kafka.topic_replication_factor, kafka.topic_retention_hours), (4, -1, 24));
