@@ -76,15 +76,15 @@ pub fn check_pipeline_spec(spec: &PipelineSpec, config: &Config, known_plugins: 
         errors.insert(format!("spec.{field}"), reason);
     };
     let ingestion = &spec.ingestion;
+    // Every sink: the collector's raw objects (sink `s3`) or the bridge's (`kafka`, `kinesis`).
+    if !(1024..=1024 * 1024 * 1024).contains(&ingestion.s3_buffer.max_bytes) {
+        error("ingestion.s3_buffer.max_bytes", "must be between 1 KiB and 1 GiB".into());
+    }
+    if !(1..=3600).contains(&ingestion.s3_buffer.max_age_seconds) {
+        error("ingestion.s3_buffer.max_age_seconds", "must be between 1 and 3600 seconds".into());
+    }
     match ingestion.sink {
-        SinkKind::S3 => {
-            if !(1024..=1024 * 1024 * 1024).contains(&ingestion.s3_buffer.max_bytes) {
-                error("ingestion.s3_buffer.max_bytes", "must be between 1 KiB and 1 GiB".into());
-            }
-            if !(1..=3600).contains(&ingestion.s3_buffer.max_age_seconds) {
-                error("ingestion.s3_buffer.max_age_seconds", "must be between 1 and 3600 seconds".into());
-            }
-        }
+        SinkKind::S3 => {}
         SinkKind::Kafka => {
             if !(1..=10_000).contains(&ingestion.kafka.partitions) {
                 error("ingestion.kafka.partitions", "must be between 1 and 10000".into());

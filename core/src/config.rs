@@ -960,8 +960,6 @@ impl Config {
     }
 }
 
-/// A standard five-field cron expression (minute hour day-of-month month day-of-week), the
-/// form Temporal schedules take.
 /// The region of an MSK cluster ARN (`arn:<partition>:kafka:<region>:<account>:cluster/…`),
 /// where its API must be asked; `None` when the text is not such an ARN.
 pub fn region_of_msk_cluster_arn(arn: &str) -> Option<&str> {
@@ -974,6 +972,8 @@ pub fn region_of_msk_cluster_arn(arn: &str) -> Option<&str> {
     (!region.is_empty() && resource.starts_with("cluster/")).then_some(region)
 }
 
+/// A standard five-field cron expression (minute hour day-of-month month day-of-week), the
+/// form Temporal schedules take.
 pub fn validate_cron(expression: &str) -> Result<(), String> {
     let fields = expression.split_whitespace().count();
     if fields != 5 {

@@ -117,9 +117,14 @@ async fn the_collector_and_the_bridge_ask_msk_for_their_clusters_brokers() {
     let nodes = aws_sdk_kafka::types::BrokerNodeGroupInfo::builder().instance_type("kafka.t3.small").client_subnets("subnet-a").client_subnets("subnet-b").build();
     let created = msk.create_cluster().cluster_name("clickstream-streamed").kafka_version("3.6.0").number_of_broker_nodes(2).broker_node_group_info(nodes).send().await.unwrap();
     let cluster_arn = created.cluster_arn().expect("moto answers the new cluster's ARN");
-    // As the ingestion stack's collector: a day's retention on the topic it creates.
-    let settings =
-        |arn: &str| format!("brokers = \"127.0.0.1:9\"\nmsk_cluster_arn = \"{arn}\"\nmsk_endpoint = \"{}\"\ntopic_retention_hours = 24", moto.endpoint());
+    // The topic settings of the ingestion stack's collector (the cluster's replication factor,
+    // a day's retention), which the broker must accept for the collector to start.
+    let settings = |arn: &str| {
+        format!(
+            "brokers = \"127.0.0.1:9\"\nmsk_cluster_arn = \"{arn}\"\nmsk_endpoint = \"{}\"\ntopic_replication_factor = -1\ntopic_retention_hours = 24",
+            moto.endpoint()
+        )
+    };
 
     let unknown_arn = "arn:aws:kafka:us-east-1:123456789012:cluster/gone/00000000-0000-0000-0000-000000000000-1";
     let refused = directory.path().join("refused");

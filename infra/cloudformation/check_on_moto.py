@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Create, inspect and delete the clickstream stacks against a running moto server.
 
-Starts nothing: point it at a moto_server you started, e.g.
+Starts nothing: point it at a moto server started through the test wrapper, which applies
+moto_cfn_fixes (the ALB's attributes, AWS::MSK::Cluster, updates), e.g.
 
-    local/.state/venv/bin/moto_server -H 127.0.0.1 -p 15731 &
+    cd infra/cloudformation && cp ../../e2e/src/moto_server.py /tmp/ && \
+      PYTHONPATH=$PWD ../../local/.state/venv/bin/python /tmp/moto_server.py -H 127.0.0.1 -p 15731 &
     local/.state/venv/bin/python infra/cloudformation/check_on_moto.py --endpoint http://127.0.0.1:15731
+
+(e2e/tests/templates.rs does this.) Plain moto_server fails the access-log and MSK checks.
 
 Default run: first the control plane (control-plane.yaml, deployed once by hand before any
 pipeline) with its default parameters, inspected (tables, configuration file, task

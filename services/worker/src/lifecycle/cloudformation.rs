@@ -255,7 +255,9 @@ impl CloudFormationProvisioner {
                 values.push(("PluginTables", inputs.plugin_tables.clone()));
                 values.push(("KinesisShardCount", spec.ingestion.kinesis.shard_count.to_string()));
                 values.push(("KafkaTopic", spec.ingestion.kafka.topic.clone()));
-                values.push(("KafkaTopicPartitions", spec.ingestion.kafka.partitions.to_string()));
+                if spec.ingestion.sink == SinkKind::Kafka {
+                    values.push(("KafkaTopicPartitions", spec.ingestion.kafka.partitions.to_string()));
+                }
                 // The collector's (or, with a stream sink, the bridge's) raw objects.
                 values.push(("SinkBatchMaxBytes", spec.ingestion.s3_buffer.max_bytes.to_string()));
                 values.push(("SinkBatchMaxAgeSeconds", spec.ingestion.s3_buffer.max_age_seconds.to_string()));
