@@ -526,8 +526,7 @@ async fn pipeline_lifecycle_rolls_back_a_failed_step_then_retries_and_deletes() 
     the_deployed_collector_and_bridge_use_the_stacks_msk_cluster(&moto, &cloudformation).await;
     // The status keeps the ingestion stack's collector URL, which the console shows as the
     // project's apps' endpoint.
-    let described = cloudformation.describe_stacks().stack_name("clickstream-shop-ingestion").send().await.unwrap();
-    let ingest_endpoint = described.stacks()[0].outputs().iter().find(|output| output.output_key() == Some("IngestEndpoint")).and_then(|output| output.output_value()).unwrap().to_string();
+    let ingest_endpoint = stack_outputs(&cloudformation, "clickstream-shop-ingestion").await["IngestEndpoint"].clone();
     assert_eq!(control.pipeline_status(&pipeline.id).await.unwrap().ingest_endpoint(), Some(ingest_endpoint.as_str()));
     let published = active.level(PipelineLevel::Reporting).stacks.iter().find(|stack| stack.name == "quicksight:clickstream_shop").cloned();
     assert!(published.as_ref().is_some_and(|assets| assets.state == "PUBLISHED" && assets.reason.contains("clickstream_shop_shop_web")), "{active:?}");
@@ -616,17 +615,22 @@ async fn the_deployed_pipeline_runs_the_uploaded_plugins(moto: &clickstream_e2e:
     assert_eq!(transformer.as_deref(), Some("csv_reader"), "{}", collector.projects_toml);
 }
 
+/// A stack's outputs by key.
+async fn stack_outputs(cloudformation: &aws_sdk_cloudformation::Client, name: &str) -> std::collections::HashMap<String, String> {
+    let described = cloudformation.describe_stacks().stack_name(name).send().await.unwrap();
+    described.stacks()[0].outputs().iter().map(|output| (output.output_key().unwrap_or_default().to_string(), output.output_value().unwrap_or_default().to_string())).collect()
+}
+
 /// The spec's Kafka sink, deployed without given brokers: the ingestion stack's own MSK
 /// cluster, whose brokers the collector and the bridge ask MSK for; the topic gets the spec's
 /// partitions and the cluster's replication factor, the raw objects its buffer settings.
 async fn the_deployed_collector_and_bridge_use_the_stacks_msk_cluster(moto: &clickstream_e2e::MotoServer, cloudformation: &aws_sdk_cloudformation::Client) {
-    let described = cloudformation.describe_stacks().stack_name("clickstream-shop-ingestion").send().await.unwrap();
-    let output = |key: &str| described.stacks()[0].outputs().iter().find(|output| output.output_key() == Some(key)).and_then(|output| output.output_value()).map(str::to_string);
-    let cluster_arn = output("MskClusterArn").expect("the ingestion stack created an MSK cluster");
+    let outputs = stack_outputs(cloudformation, "clickstream-shop-ingestion").await;
+    let cluster_arn = outputs.get("MskClusterArn").expect("the ingestion stack created an MSK cluster");
     for task_definition in ["clickstream-shop-ingest", "clickstream-shop-bridge"] {
         let DeployedProcess { config, projects_toml, .. } = deployed_process(moto, "/clickstream/shop/ingestion/config", task_definition).await;
         assert_eq!(config.project("shop").unwrap().sink, clickstream_core::config::SinkKind::Kafka, "{projects_toml}");
-        assert_eq!(config.kafka.msk_cluster_arn, cluster_arn, "{task_definition}");
+        assert_eq!(&config.kafka.msk_cluster_arn, cluster_arn, "{task_definition}");
         // The bridge's raw objects follow the spec's buffer settings.
         assert_eq!((config.ingest.sink_batch_max_bytes, config.ingest.sink_batch_max_age_ms), (5 * 1024 * 1024, 30_000), "{task_definition}");
         if task_definition == "clickstream-shop-ingest" {
@@ -644,13 +648,9 @@ async fn the_deployed_collector_and_bridge_use_the_stacks_msk_cluster(moto: &cli
 /// modeling level it is a valid configuration that loads the project into Redshift with the
 /// modeling stack's COPY role, on the pipeline's own task queue.
 async fn the_deployed_worker_loads_into_redshift_on_its_own_queue(moto: &clickstream_e2e::MotoServer, cloudformation: &aws_sdk_cloudformation::Client) {
-    let outputs = |name: &'static str| async move {
-        let described = cloudformation.describe_stacks().stack_name(name).send().await.unwrap();
-        described.stacks()[0].outputs().iter().map(|output| (output.output_key().unwrap_or_default().to_string(), output.output_value().unwrap_or_default().to_string())).collect::<std::collections::HashMap<_, _>>()
-    };
-    let copy_role_arn = outputs("clickstream-shop-modeling").await["RedshiftCopyRoleArn"].clone();
+    let copy_role_arn = stack_outputs(cloudformation, "clickstream-shop-modeling").await["RedshiftCopyRoleArn"].clone();
     assert!(copy_role_arn.contains(":role/clickstream-copy-"), "{copy_role_arn}");
-    assert_eq!(outputs("clickstream-shop-processing").await["Warehouse"], "redshift", "the modeling level updated the processing stack");
+    assert_eq!(stack_outputs(cloudformation, "clickstream-shop-processing").await["Warehouse"], "redshift", "the modeling level updated the processing stack");
 
     let DeployedProcess { config, projects_toml, .. } = deployed_process(moto, "/clickstream/shop/processing/config", "clickstream-shop-worker").await;
     let project = config.project("shop").unwrap();

@@ -67,11 +67,7 @@ pub async fn bootstrap_brokers(config: &KafkaConfig) -> Result<String, KafkaSetu
     }
     let failed = |reason: String| KafkaSetupError::MskBrokers { cluster_arn: cluster_arn.clone(), reason };
     let region = region_of_msk_cluster_arn(cluster_arn).ok_or_else(|| failed("not an MSK cluster ARN".into()))?;
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).region(aws_config::Region::new(region.to_string()));
-    if !config.msk_endpoint.is_empty() {
-        loader = loader.endpoint_url(&config.msk_endpoint);
-    }
-    let client = aws_sdk_kafka::Client::new(&loader.load().await);
+    let client = aws_sdk_kafka::Client::new(&super::aws_sdk_config(region, &config.msk_endpoint).await);
     let answer = client
         .get_bootstrap_brokers()
         .cluster_arn(cluster_arn)

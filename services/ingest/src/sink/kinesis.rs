@@ -30,11 +30,7 @@ pub enum KinesisSetupError {
 
 /// A Kinesis client for the configured endpoint and region.
 pub async fn client(config: &KinesisConfig) -> Client {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).region(aws_config::Region::new(config.region.clone()));
-    if !config.endpoint.is_empty() {
-        loader = loader.endpoint_url(&config.endpoint);
-    }
-    Client::new(&loader.load().await)
+    Client::new(&super::aws_sdk_config(&config.region, &config.endpoint).await)
 }
 
 impl KinesisSink {

@@ -15,6 +15,16 @@ pub mod object_store;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
+/// The AWS SDK settings of a sink's service client (Kinesis, MSK): its region, and an endpoint
+/// override (moto) unless empty; credentials from the usual chain.
+pub(crate) async fn aws_sdk_config(region: &str, endpoint: &str) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).region(aws_config::Region::new(region.to_string()));
+    if !endpoint.is_empty() {
+        loader = loader.endpoint_url(endpoint);
+    }
+    loader.load().await
+}
+
 use clickstream_core::{Config, config::SinkKind};
 use tokio::sync::mpsc;
 
