@@ -224,6 +224,19 @@ mod tests {
     }
 
     #[test]
+    fn the_raw_object_buffer_is_checked_for_every_sink() {
+        for sink in [SinkKind::S3, SinkKind::Kafka, SinkKind::Kinesis] {
+            let errors = spec_errors(|spec| {
+                spec.ingestion.sink = sink;
+                spec.ingestion.s3_buffer.max_bytes = 0;
+                spec.ingestion.s3_buffer.max_age_seconds = 0;
+            });
+            let fields: Vec<&str> = errors.keys().map(String::as_str).collect();
+            assert_eq!(fields, ["spec.ingestion.s3_buffer.max_age_seconds", "spec.ingestion.s3_buffer.max_bytes"], "{sink:?}");
+        }
+    }
+
+    #[test]
     fn the_default_spec_is_valid() {
         assert_eq!(spec_errors(|_| {}), FieldErrors::new());
     }
