@@ -256,23 +256,53 @@ fn encode_frame(buffer: &mut Vec<u8>, project_id: &str, line: &[u8]) {
 /// Reads the whole frames of a segment; stops at the first torn or corrupt frame and returns
 /// how many bytes were whole.
 pub fn read_segment(path: &Path) -> std::io::Result<(Vec<SpooledRecord>, u64)> {
-    let mut bytes = Vec::new();
-    BufReader::new(File::open(path)?).read_to_end(&mut bytes)?;
     let mut records = Vec::new();
-    let mut offset = 0usize;
-    while offset + 8 <= bytes.len() {
-        let length = u32::from_le_bytes(bytes[offset..offset + 4].try_into().expect("4 bytes")) as usize;
-        let checksum = u32::from_le_bytes(bytes[offset + 4..offset + 8].try_into().expect("4 bytes"));
-        let Some(payload) = bytes.get(offset + 8..offset + 8 + length) else { break };
-        if length < 2 || crc32fast::hash(payload) != checksum {
+    let whole_bytes = for_each_record(path, |project_id, line| {
+        records.push(SpooledRecord { project_id: project_id.to_string(), line: line.to_vec() });
+        Ok(())
+    })?;
+    Ok((records, whole_bytes))
+}
+
+/// Calls `record` with each whole frame's project id and NDJSON line, in order; stops at the
+/// first torn or corrupt frame and returns how many bytes were whole. It holds one frame at a
+/// time, so shipping a segment does not need the segment's size in memory.
+pub fn for_each_record(path: &Path, mut record: impl FnMut(&str, &[u8]) -> std::io::Result<()>) -> std::io::Result<u64> {
+    let file = File::open(path)?;
+    let file_bytes = file.metadata()?.len();
+    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let mut payload = Vec::new();
+    let mut whole_bytes = 0u64;
+    loop {
+        let mut header = [0u8; 8];
+        if !read_exactly_or_end(&mut reader, &mut header)? {
+            break;
+        }
+        let length = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) as u64;
+        let checksum = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
+        // A length past the file's end is a torn (or corrupt) frame: do not allocate for it.
+        if length < 2 || whole_bytes + 8 + length > file_bytes {
+            break;
+        }
+        payload.resize(length as usize, 0);
+        if !read_exactly_or_end(&mut reader, &mut payload)? || crc32fast::hash(&payload) != checksum {
             break;
         }
         let project_length = u16::from_le_bytes([payload[0], payload[1]]) as usize;
         let Some(project) = payload.get(2..2 + project_length) else { break };
-        records.push(SpooledRecord { project_id: String::from_utf8_lossy(project).into_owned(), line: payload[2 + project_length..].to_vec() });
-        offset += 8 + length;
+        record(&String::from_utf8_lossy(project), &payload[2 + project_length..])?;
+        whole_bytes += 8 + length;
     }
-    Ok((records, offset as u64))
+    Ok(whole_bytes)
+}
+
+/// `read_exact`, except that the end of the file before `buffer` is full gives `false`.
+fn read_exactly_or_end(reader: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<bool> {
+    match reader.read_exact(buffer) {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(error) => Err(error),
+    }
 }
 
 fn parse_segment_name(path: &Path) -> Option<(u64, i64)> {
@@ -289,7 +319,7 @@ fn recover_segments(directory: &Path) -> std::io::Result<Vec<SealedSegment>> {
         let Some((sequence, created_ms)) = parse_segment_name(&path) else { continue };
         match path.extension().and_then(|extension| extension.to_str()) {
             Some("open") => {
-                let (_, whole_bytes) = read_segment(&path)?;
+                let whole_bytes = for_each_record(&path, |_, _| Ok(()))?;
                 if whole_bytes == 0 {
                     std::fs::remove_file(&path)?;
                     continue;
@@ -362,6 +392,27 @@ mod tests {
         drop(spool);
         writer.join().unwrap();
         assert_eq!(sealed.recv().await.unwrap().sequence, 8);
+    }
+
+    #[test]
+    fn a_frame_longer_than_its_file_ends_the_reading_without_allocating_its_length() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut bytes = Vec::new();
+        encode_frame(&mut bytes, "a", b"one");
+        let whole = bytes.len() as u64;
+        bytes.extend_from_slice(&u32::MAX.to_le_bytes()); // a corrupt length: 4 GiB
+        bytes.extend_from_slice(&[0; 4]);
+        bytes.extend_from_slice(b"tail");
+        let path = directory.path().join("00000000000000000001-1700000000000.seg");
+        std::fs::write(&path, &bytes).unwrap();
+        let mut lines = Vec::new();
+        let whole_bytes = for_each_record(&path, |project_id, line| {
+            lines.push((project_id.to_string(), line.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(whole_bytes, whole);
+        assert_eq!(lines, vec![("a".to_string(), b"one".to_vec())]);
     }
 
     #[tokio::test]

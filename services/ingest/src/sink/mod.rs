@@ -28,7 +28,9 @@ pub(crate) async fn aws_sdk_config(region: &str, endpoint: &str) -> aws_config::
 use clickstream_core::{Config, config::SinkKind};
 use tokio::sync::mpsc;
 
-use crate::spool::{SealedSegment, SpoolStats, read_segment, release_segment};
+use clickstream_core::wire::gzip_encoder;
+
+use crate::spool::{SealedSegment, SpoolStats, for_each_record, release_segment};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShipError {
@@ -61,32 +63,23 @@ impl Sinks {
     /// Ships every project's records of a segment to that project's sink.
     pub async fn ship_segment(&self, segment: &SealedSegment) -> Result<(), ShipError> {
         let path = segment.path.clone();
-        let (records, _) = tokio::task::spawn_blocking(move || read_segment(&path))
+        let config = self.config.clone();
+        let parts = tokio::task::spawn_blocking(move || SegmentParts::read(&path, &config))
             .await
             .expect("segment reader does not panic")
             .map_err(|source| ShipError::Segment { path: segment.path.display().to_string(), source })?;
-        let mut lines_by_project: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
-        for record in records {
-            lines_by_project.entry(record.project_id).or_default().push(record.line);
+        for (project_id, gzip_ndjson) in parts.gzip_ndjson_by_project {
+            self.object_store.ship(&project_id, segment, gzip_ndjson).await?;
         }
-        for (project_id, lines) in lines_by_project {
-            // A project removed from the configuration since: its records still go to S3.
+        for (project_id, (sink, lines)) in parts.lines_by_project {
             let project = self.config.project(&project_id);
-            match project.as_ref().map(|project| project.sink).unwrap_or_default() {
-                SinkKind::S3 => {
-                    let mut ndjson = Vec::with_capacity(lines.iter().map(|line| line.len() + 1).sum());
-                    for line in lines {
-                        ndjson.extend_from_slice(&line);
-                        ndjson.push(b'\n');
-                    }
-                    self.object_store.ship(&project_id, segment, ndjson).await?;
-                }
-                SinkKind::Kafka => {
+            match sink {
+                MessageSink::Kafka => {
                     let kafka = self.kafka.as_ref().ok_or_else(|| ShipError::SinkNotSetUp { project_id: project_id.clone(), sink: "Kafka" })?;
                     let topic = project.as_ref().map_or(project_id.as_str(), |project| project.kafka_topic());
                     kafka.ship(topic, &self.object_store.node_id, segment.sequence, lines).await?;
                 }
-                SinkKind::Kinesis => {
+                MessageSink::Kinesis => {
                     let kinesis = self.kinesis.as_ref().ok_or_else(|| ShipError::SinkNotSetUp { project_id: project_id.clone(), sink: "Kinesis" })?;
                     let stream = project.as_ref().map_or(project_id.as_str(), |project| project.kinesis_stream());
                     kinesis.ship(stream, &self.object_store.node_id, segment.sequence, lines).await?;
@@ -95,6 +88,57 @@ impl Sinks {
         }
         Ok(())
     }
+}
+
+/// A segment's records sorted by the sink of their project.
+struct SegmentParts {
+    /// Projects with the S3 sink: their lines as one gzip NDJSON object each, compressed as
+    /// the segment is read, so that neither the segment nor its NDJSON is held in memory whole
+    /// (holding them took four buffers of the segment's size, 10 MB by default, per shipment).
+    gzip_ndjson_by_project: BTreeMap<String, Vec<u8>>,
+    /// Projects with a Kafka or Kinesis sink: their lines, one message each.
+    lines_by_project: BTreeMap<String, (MessageSink, Vec<Vec<u8>>)>,
+}
+
+/// The sinks that take one message per record.
+enum MessageSink {
+    Kafka,
+    Kinesis,
+}
+
+impl SegmentParts {
+    fn read(path: &std::path::Path, config: &Config) -> std::io::Result<SegmentParts> {
+        let mut encoders: BTreeMap<String, flate2::write::GzEncoder<Vec<u8>>> = BTreeMap::new();
+        let mut lines_by_project: BTreeMap<String, (MessageSink, Vec<Vec<u8>>)> = BTreeMap::new();
+        for_each_record(path, |project_id, line| {
+            if let Some(encoder) = encoders.get_mut(project_id) {
+                return write_ndjson_line(encoder, line);
+            }
+            if let Some((_, lines)) = lines_by_project.get_mut(project_id) {
+                lines.push(line.to_vec());
+                return Ok(());
+            }
+            // A project's first record in this segment: look its sink up once. A project
+            // removed from the configuration since: its records still go to S3.
+            let sink = match config.project(project_id).map(|project| project.sink).unwrap_or_default() {
+                SinkKind::S3 => return write_ndjson_line(encoders.entry(project_id.to_string()).or_insert_with(gzip_encoder), line),
+                SinkKind::Kafka => MessageSink::Kafka,
+                SinkKind::Kinesis => MessageSink::Kinesis,
+            };
+            lines_by_project.insert(project_id.to_string(), (sink, vec![line.to_vec()]));
+            Ok(())
+        })?;
+        let mut gzip_ndjson_by_project = BTreeMap::new();
+        for (project_id, encoder) in encoders {
+            gzip_ndjson_by_project.insert(project_id, encoder.finish()?);
+        }
+        Ok(SegmentParts { gzip_ndjson_by_project, lines_by_project })
+    }
+}
+
+fn write_ndjson_line(encoder: &mut impl std::io::Write, line: &[u8]) -> std::io::Result<()> {
+    encoder.write_all(line)?;
+    encoder.write_all(b"\n")
 }
 
 /// Ships sealed segments in order until the spool's writer has stopped and all are shipped.

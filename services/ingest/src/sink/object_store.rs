@@ -9,8 +9,6 @@ use chrono::{TimeZone, Utc};
 use clickstream_core::layout;
 use object_store::{ObjectStore, PutPayload, path::Path};
 
-use clickstream_core::wire::gzip;
-
 use super::ShipError;
 use crate::spool::SealedSegment;
 
@@ -21,15 +19,14 @@ pub struct ObjectStoreSink {
 }
 
 impl ObjectStoreSink {
-    /// Writes one project's lines of a segment as a raw object.
-    pub async fn ship(&self, project_id: &str, segment: &SealedSegment, ndjson: Vec<u8>) -> Result<(), ShipError> {
+    /// Writes one project's lines of a segment, already gzip NDJSON, as a raw object.
+    pub async fn ship(&self, project_id: &str, segment: &SealedSegment, gzip_ndjson: Vec<u8>) -> Result<(), ShipError> {
         let created_at = Utc.timestamp_millis_opt(segment.created_ms).single().unwrap_or_else(Utc::now);
         let key = layout::raw_object_key(project_id, created_at, &format!("{}-{:020}", self.node_id, segment.sequence));
         let started = std::time::Instant::now();
-        let compressed = tokio::task::spawn_blocking(move || gzip(&ndjson)).await.expect("gzip does not panic");
-        let size = compressed.len() as u64;
+        let size = gzip_ndjson.len() as u64;
         self.store
-            .put(&Path::from(key.as_str()), PutPayload::from(compressed))
+            .put(&Path::from(key.as_str()), PutPayload::from(gzip_ndjson))
             .await
             .map_err(|source| ShipError::Store { key: key.clone(), source })?;
         metrics::histogram!("clickstream_ingest_sink_write_seconds", "sink" => "s3").record(started.elapsed().as_secs_f64());
