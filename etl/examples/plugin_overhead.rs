@@ -10,6 +10,11 @@
 
 use std::time::Instant;
 
+/// The `clickstream` binary's allocator (services/cli), so that both enrichers' host-side
+/// allocations cost what they cost in a deployed worker.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clickstream_etl::{
     enrich::{EnrichFailure, Enricher, EnricherKind, EnrichmentResources, TrafficRuleBook, plugin::{ChainPlugin, set_parameters}},
     job::{EtlJob, JobSettings},

@@ -70,6 +70,15 @@ pub fn page_parameters(rules: &[Rule], page_url: Option<&str>, page_referrer: Op
 }
 
 #[cfg(target_arch = "wasm32")]
+mod batch_arena;
+
+/// Batch calls free everything they allocate, so the component allocates from an arena that
+/// starts over between calls (see the module for why and when it falls back).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: batch_arena::BatchArena = batch_arena::BatchArena::new();
+
+#[cfg(target_arch = "wasm32")]
 mod component {
     wit_bindgen::generate!({ path: "../../wit", world: "enricher" });
 
