@@ -72,17 +72,14 @@ impl Sinks {
             self.object_store.ship(&project_id, segment, gzip_ndjson).await?;
         }
         for (project_id, (sink, lines)) in parts.lines_by_project {
-            let project = self.config.project(&project_id);
             match sink {
-                MessageSink::Kafka => {
+                MessageSink::Kafka { topic } => {
                     let kafka = self.kafka.as_ref().ok_or_else(|| ShipError::SinkNotSetUp { project_id: project_id.clone(), sink: "Kafka" })?;
-                    let topic = project.as_ref().map_or(project_id.as_str(), |project| project.kafka_topic());
-                    kafka.ship(topic, &self.object_store.node_id, segment.sequence, lines).await?;
+                    kafka.ship(&topic, &self.object_store.node_id, segment.sequence, lines).await?;
                 }
-                MessageSink::Kinesis => {
+                MessageSink::Kinesis { stream } => {
                     let kinesis = self.kinesis.as_ref().ok_or_else(|| ShipError::SinkNotSetUp { project_id: project_id.clone(), sink: "Kinesis" })?;
-                    let stream = project.as_ref().map_or(project_id.as_str(), |project| project.kinesis_stream());
-                    kinesis.ship(stream, &self.object_store.node_id, segment.sequence, lines).await?;
+                    kinesis.ship(&stream, &self.object_store.node_id, segment.sequence, lines).await?;
                 }
             }
         }
@@ -95,15 +92,18 @@ struct SegmentParts {
     /// Projects with the S3 sink: their lines as one gzip NDJSON object each, compressed as
     /// the segment is read, so that neither the segment nor its NDJSON is held in memory whole
     /// (holding them took four buffers of the segment's size, 10 MB by default, per shipment).
+    /// Each project in the segment has its encoder open until the end (about 300 KB of
+    /// compression state), which is small for the handful of projects a collector serves.
     gzip_ndjson_by_project: BTreeMap<String, Vec<u8>>,
     /// Projects with a Kafka or Kinesis sink: their lines, one message each.
     lines_by_project: BTreeMap<String, (MessageSink, Vec<Vec<u8>>)>,
 }
 
-/// The sinks that take one message per record.
+/// The sinks that take one message per record, with where the project's records go (decided
+/// with the sink, from one look-up of the project).
 enum MessageSink {
-    Kafka,
-    Kinesis,
+    Kafka { topic: String },
+    Kinesis { stream: String },
 }
 
 impl SegmentParts {
@@ -120,10 +120,11 @@ impl SegmentParts {
             }
             // A project's first record in this segment: look its sink up once. A project
             // removed from the configuration since: its records still go to S3.
-            let sink = match config.project(project_id).map(|project| project.sink).unwrap_or_default() {
+            let project = config.project(project_id);
+            let sink = match project.as_ref().map(|project| project.sink).unwrap_or_default() {
                 SinkKind::S3 => return write_ndjson_line(encoders.entry(project_id.to_string()).or_insert_with(gzip_encoder), line),
-                SinkKind::Kafka => MessageSink::Kafka,
-                SinkKind::Kinesis => MessageSink::Kinesis,
+                SinkKind::Kafka => MessageSink::Kafka { topic: project.as_ref().map_or(project_id, |project| project.kafka_topic()).to_string() },
+                SinkKind::Kinesis => MessageSink::Kinesis { stream: project.as_ref().map_or(project_id, |project| project.kinesis_stream()).to_string() },
             };
             lines_by_project.insert(project_id.to_string(), (sink, vec![line.to_vec()]));
             Ok(())
