@@ -53,13 +53,6 @@ pub struct SealedSegment {
     pub created_ms: i64,
 }
 
-/// One record read back from a segment.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SpooledRecord {
-    pub project_id: String,
-    pub line: Vec<u8>,
-}
-
 struct Append {
     project_id: String,
     line: Vec<u8>,
@@ -253,17 +246,6 @@ fn encode_frame(buffer: &mut Vec<u8>, project_id: &str, line: &[u8]) {
     buffer[start + 4..start + 8].copy_from_slice(&checksum.to_le_bytes());
 }
 
-/// Reads the whole frames of a segment; stops at the first torn or corrupt frame and returns
-/// how many bytes were whole.
-pub fn read_segment(path: &Path) -> std::io::Result<(Vec<SpooledRecord>, u64)> {
-    let mut records = Vec::new();
-    let whole_bytes = for_each_record(path, |project_id, line| {
-        records.push(SpooledRecord { project_id: project_id.to_string(), line: line.to_vec() });
-        Ok(())
-    })?;
-    Ok((records, whole_bytes))
-}
-
 /// Calls `record` with each whole frame's project id and NDJSON line, in order; stops at the
 /// first torn or corrupt frame and returns how many bytes were whole. It holds one frame at a
 /// time, so shipping a segment does not need the segment's size in memory.
@@ -351,6 +333,24 @@ pub fn release_segment(stats: &SpoolStats, segment: &SealedSegment) -> std::io::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One record read back from a segment (the shipper streams them; the tests collect them).
+    #[derive(Debug, Clone, PartialEq)]
+    struct SpooledRecord {
+        project_id: String,
+        line: Vec<u8>,
+    }
+
+    /// Reads the whole frames of a segment; stops at the first torn or corrupt frame and returns
+    /// how many bytes were whole.
+    fn read_segment(path: &Path) -> std::io::Result<(Vec<SpooledRecord>, u64)> {
+        let mut records = Vec::new();
+        let whole_bytes = for_each_record(path, |project_id, line| {
+            records.push(SpooledRecord { project_id: project_id.to_string(), line: line.to_vec() });
+            Ok(())
+        })?;
+        Ok((records, whole_bytes))
+    }
 
     fn settings(directory: &Path) -> SpoolSettings {
         SpoolSettings { directory: directory.to_path_buf(), max_bytes: 1 << 30, segment_max_bytes: 1 << 20, segment_max_age: Duration::from_secs(3600) }

@@ -15,6 +15,11 @@ pub mod object_store;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
+use clickstream_core::{Config, config::SinkKind, wire::gzip_encoder};
+use tokio::sync::mpsc;
+
+use crate::spool::{SealedSegment, SpoolStats, for_each_record, release_segment};
+
 /// The AWS SDK settings of a sink's service client (Kinesis, MSK): its region, and an endpoint
 /// override (moto) unless empty; credentials from the usual chain.
 pub(crate) async fn aws_sdk_config(region: &str, endpoint: &str) -> aws_config::SdkConfig {
@@ -24,13 +29,6 @@ pub(crate) async fn aws_sdk_config(region: &str, endpoint: &str) -> aws_config::
     }
     loader.load().await
 }
-
-use clickstream_core::{Config, config::SinkKind};
-use tokio::sync::mpsc;
-
-use clickstream_core::wire::gzip_encoder;
-
-use crate::spool::{SealedSegment, SpoolStats, for_each_record, release_segment};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShipError {
