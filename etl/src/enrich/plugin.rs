@@ -1,9 +1,10 @@
-//! Custom enricher plugins in the chain: each batch of rows goes to the plugin as
-//! [`clickstream_plugins::Event`]s, and the custom parameters it answers are set on the rows.
+//! Custom enricher plugins in the chain: each batch of rows goes to the plugin as columns
+//! ([`clickstream_plugins::EventBatch`]), and the parameter columns it answers are set on the
+//! rows.
 
 use std::sync::Arc;
 
-use clickstream_plugins::{Event, EventField, LoadedPlugin, Parameter, PluginError, PluginSession, ReadFields, Value};
+use clickstream_plugins::{AnsweredValue, Column, ColumnValues, EventBatch, EventField, LoadedPlugin, ParameterColumn, PluginError, PluginSession, ReadFields, TextColumn};
 
 use super::{EnrichFailure, Enricher};
 use crate::{
@@ -82,81 +83,102 @@ impl Enricher for PluginEnricher {
                 *self.read_fields.insert(read_fields)
             }
         };
-        let events: Vec<Event> = rows.iter().map(|row| event_of_row(row, &read_fields)).collect();
-        let enrichments = self.caller.call(|session, config| session.enrich(config, &events)).map_err(failure)?;
-        for (row, enrichment) in rows.iter_mut().zip(enrichments) {
-            set_parameters(row, enrichment.set_parameters).map_err(|reason| failure(PluginError::Malformed(reason)))?;
-        }
+        let batch = batch_of_rows(rows, &read_fields);
+        let answer = self.caller.call(|session, config| session.enrich(config, &batch)).map_err(failure)?;
+        set_answer(rows, &answer);
         Ok(())
     }
 }
 
-/// What the plugin sees of a row: the fields it reads, the others `none`.
-fn event_of_row(row: &EventRow<'_>, read_fields: &ReadFields) -> Event {
+/// What the plugin sees of the rows: a column per field it reads, filled in one pass over the
+/// rows (a row is large, so reading each once keeps the batch in cache).
+fn batch_of_rows(rows: &[EventRow<'_>], read_fields: &ReadFields) -> EventBatch {
+    let fields: Vec<EventField> = read_fields.fields().collect();
+    let mut columns: Vec<ColumnValues> = fields
+        .iter()
+        .map(|field| match field {
+            EventField::EventTimeMsec => ColumnValues::Integers(Vec::with_capacity(rows.len())),
+            _ => ColumnValues::Text(TextColumn::with_capacity(rows.len())),
+        })
+        .collect();
+    for row in rows {
+        for (field, column) in fields.iter().zip(&mut columns) {
+            match column {
+                ColumnValues::Integers(times) => times.push(row.event_time_msec),
+                ColumnValues::Text(texts) => texts.push(text_of_row(row, *field)),
+            }
+        }
+    }
+    let columns = fields.into_iter().zip(columns).map(|(field, values)| Column { field, values }).collect();
+    EventBatch::of_columns(rows.len(), columns)
+}
+
+/// A row's value of a text field (every field but `event-time-msec`).
+fn text_of_row<'r>(row: &'r EventRow<'_>, field: EventField) -> Option<&'r str> {
     let sdk = &row.sdk;
     let attributes = sdk.attributes.as_ref();
-    let reads = |field: EventField| read_fields.contains(field);
-    let optional = |field: EventField, value: Option<&str>| if reads(field) { value.map(str::to_string) } else { None };
-    let attribute = |field: EventField, pick: for<'a> fn(&'a crate::sdk_event::SdkAttributes<'a>) -> Option<&'a std::borrow::Cow<'a, str>>| {
-        optional(field, attributes.and_then(pick).map(|value| value.as_ref()))
-    };
-    Event {
-        event_id: optional(EventField::EventId, Some(&sdk.event_id)),
-        event_name: optional(EventField::EventName, Some(&sdk.event_name)),
-        app_id: optional(EventField::AppId, Some(&sdk.app_id)),
-        platform: optional(EventField::Platform, sdk.platform.as_deref()),
-        event_time_msec: reads(EventField::EventTimeMsec).then_some(row.event_time_msec),
-        user_pseudo_id: optional(EventField::UserPseudoId, Some(sdk.user_pseudo_id.as_deref().unwrap_or_default())),
-        user_id: optional(EventField::UserId, row.user_id()),
-        session_id: attribute(EventField::SessionId, |attributes| attributes.session_id.as_ref()),
-        page_url: attribute(EventField::PageUrl, |attributes| attributes.page_url.as_ref()),
-        page_referrer: attribute(EventField::PageReferrer, |attributes| attributes.page_referrer.as_ref()),
-        page_title: attribute(EventField::PageTitle, |attributes| attributes.page_title.as_ref()),
-        screen_name: attribute(EventField::ScreenName, |attributes| attributes.screen_name.as_ref()),
-        user_agent: optional(EventField::UserAgent, row.record.ua.as_deref()),
-        client_ip: optional(EventField::ClientIp, row.record.first_ip()),
-        geo_country: optional(EventField::GeoCountry, row.geo.as_ref().and_then(|geo| geo.country.as_deref())),
-        custom_parameters: reads(EventField::CustomParameters)
-            .then(|| row.custom_parameters.entries.iter().map(|(name, value)| Parameter { name: name.clone(), value: value_of_parameter(value) }).collect()),
+    match field {
+        EventField::EventId => Some(&*sdk.event_id),
+        EventField::EventName => Some(&*sdk.event_name),
+        EventField::AppId => Some(&*sdk.app_id),
+        EventField::Platform => sdk.platform.as_deref(),
+        EventField::EventTimeMsec => None,
+        EventField::UserPseudoId => Some(sdk.user_pseudo_id.as_deref().unwrap_or_default()),
+        EventField::UserId => row.user_id(),
+        EventField::SessionId => attributes.and_then(|attributes| attributes.session_id.as_deref()),
+        EventField::PageUrl => attributes.and_then(|attributes| attributes.page_url.as_deref()),
+        EventField::PageReferrer => attributes.and_then(|attributes| attributes.page_referrer.as_deref()),
+        EventField::PageTitle => attributes.and_then(|attributes| attributes.page_title.as_deref()),
+        EventField::ScreenName => attributes.and_then(|attributes| attributes.screen_name.as_deref()),
+        EventField::UserAgent => row.record.ua.as_deref(),
+        EventField::ClientIp => row.record.first_ip(),
+        EventField::GeoCountry => row.geo.as_ref().and_then(|geo| geo.country.as_deref()),
+        EventField::CustomParameters => row.custom_parameters_json.as_deref(),
     }
 }
 
-/// A custom parameter as the plugin sees it: numbers as integers when they are whole,
-/// objects as their JSON text.
-fn value_of_parameter(value: &ParameterValue) -> Value {
-    match value.kind {
-        ParameterType::String | ParameterType::Object => Value::Text(value.value.clone()),
-        ParameterType::Boolean => Value::Boolean(value.value == "true"),
-        ParameterType::Number => match value.value.parse::<i64>() {
-            Ok(integer) => Value::Integer(integer),
-            Err(_) => Value::Float(value.value.parse::<f64>().unwrap_or(f64::NAN)),
-        },
+/// Sets a checked answer's parameters on the rows, row by row (each column's events ascend,
+/// so one cursor per column walks it beside the rows), and rebuilds the
+/// `custom_parameters_json_str` of each row that got one.
+fn set_answer(rows: &mut [EventRow<'_>], answer: &[ParameterColumn]) {
+    let mut columns: Vec<_> = answer.iter().map(|column| column.entries().peekable()).collect();
+    for (index, row) in rows.iter_mut().enumerate() {
+        let mut changed = false;
+        for (column, entries) in answer.iter().zip(&mut columns) {
+            if let Some((_, value)) = entries.next_if(|(event, _)| *event == index) {
+                set_custom_parameter(row, &column.name, parameter_value(value));
+                changed = true;
+            }
+        }
+        if changed {
+            refresh_custom_parameters_json(row);
+        }
     }
 }
 
-/// Sets a plugin's parameters on the row (replacing those of the same name) and rebuilds
-/// `custom_parameters_json_str`. Public for the plugin benchmark's built-in counterpart.
-pub fn set_parameters(row: &mut EventRow<'_>, parameters: Vec<Parameter>) -> Result<(), String> {
-    if parameters.is_empty() {
-        return Ok(());
+/// An answered value as the row keeps it (CAoA's types: string, number, boolean).
+fn parameter_value(value: AnsweredValue<'_>) -> ParameterValue {
+    match value {
+        AnsweredValue::Text(text) => ParameterValue { value: text.to_string(), kind: ParameterType::String },
+        AnsweredValue::Integer(integer) => ParameterValue { value: integer.to_string(), kind: ParameterType::Number },
+        // Checked finite by the host (JSON holds no NaN).
+        AnsweredValue::Float(float) => ParameterValue { value: crate::json_text::java_double_to_string(float), kind: ParameterType::Number },
+        AnsweredValue::Boolean(flag) => ParameterValue { value: flag.to_string(), kind: ParameterType::Boolean },
     }
-    for parameter in parameters {
-        if parameter.name.is_empty() {
-            return Err("a parameter has an empty name".into());
-        }
-        let value = match parameter.value {
-            Value::Text(text) => ParameterValue { value: text, kind: ParameterType::String },
-            Value::Integer(integer) => ParameterValue { value: integer.to_string(), kind: ParameterType::Number },
-            Value::Float(float) if float.is_finite() => ParameterValue { value: crate::json_text::java_double_to_string(float), kind: ParameterType::Number },
-            Value::Float(float) => return Err(format!("parameter `{}` is {float}, which JSON cannot hold", parameter.name)),
-            Value::Boolean(flag) => ParameterValue { value: flag.to_string(), kind: ParameterType::Boolean },
-        };
-        let entries = &mut row.custom_parameters.entries;
-        match entries.iter_mut().find(|(name, _)| *name == parameter.name) {
-            Some((_, existing)) => *existing = value,
-            None => entries.push((parameter.name, value)),
-        }
+}
+
+/// Sets one custom parameter on the row: added, or replacing the one of the same name. Call
+/// [`refresh_custom_parameters_json`] after the row's last one. Public for the plugin
+/// benchmark's built-in counterpart, which sets parameters the same way.
+pub fn set_custom_parameter(row: &mut EventRow<'_>, name: &str, value: ParameterValue) {
+    let entries = &mut row.custom_parameters.entries;
+    match entries.iter_mut().find(|(existing_name, _)| existing_name == name) {
+        Some((_, existing)) => *existing = value,
+        None => entries.push((name.to_string(), value)),
     }
+}
+
+/// Rebuilds the row's `custom_parameters_json_str` after its parameters changed.
+pub fn refresh_custom_parameters_json(row: &mut EventRow<'_>) {
     row.custom_parameters_json = row.custom_parameters.json_string();
-    Ok(())
 }

@@ -25,11 +25,14 @@ pub enum BuildError {
 
 /// Builds the crate in release mode for [`PLUGIN_TARGET`] and returns the component's path.
 /// The build goes to `CLICKSTREAM_PLUGIN_TARGET_DIR`, else `plugins` beside the running
-/// cargo's target directory, so repeated test runs reuse it.
+/// cargo's target directory, so repeated test runs reuse it. Cargo runs in the crate's
+/// directory, as docs/plugins.md has users run it, so that the crate's `.cargo/config.toml`
+/// (its compiler flags) applies.
 pub fn build_plugin_crate(crate_dir: &Path) -> Result<PathBuf, BuildError> {
-    let target_dir = plugin_target_dir();
+    let target_dir = std::path::absolute(plugin_target_dir()).map_err(BuildError::Cargo)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = std::process::Command::new(cargo)
+        .current_dir(crate_dir)
         .args(["build", "--release", "--quiet", "--target", PLUGIN_TARGET, "--manifest-path"])
         .arg(crate_dir.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target_dir)

@@ -13,8 +13,10 @@
 //! on one batch starts clean on the next. Components are compiled once per process and kept
 //! by the SHA-256 of their bytes ([`PluginRuntime`]).
 //!
-//! The ETL adapts its rows to [`Event`] and back (`clickstream_etl::enrich::plugin`); this
-//! crate knows nothing of the ETL's tables.
+//! An enricher gets its batch as columns ([`EventBatch`]) and answers columns
+//! ([`ParameterColumn`]), checked here before anyone reads them ([`columns`]). The ETL builds
+//! the columns from its rows and sets the answer on them (`clickstream_etl::enrich::plugin`);
+//! this crate knows nothing of the ETL's tables.
 
 use std::{
     collections::HashMap,
@@ -40,10 +42,13 @@ mod bindings {
     }
 }
 
-pub use bindings::enricher::clickstream::plugin::types::{Enrichment, Event, EventField, Parameter, RawRequest, Value};
+pub use bindings::enricher::clickstream::plugin::types::{Column, ColumnValues, EventBatch, EventField, ParameterColumn, ParameterValues, RawRequest, TextColumn, Texts};
 
-/// The fields of [`Event`] an enricher declared it reads (its `reads` export): the host fills
-/// only these, since copying the others into the sandbox would be wasted work.
+pub mod columns;
+pub use columns::AnsweredValue;
+
+/// The fields an enricher declared it reads (its `reads` export): the host sends only their
+/// columns, since copying the others into the sandbox would be wasted work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadFields {
     // Indexed by the field's position in the WIT enum.
@@ -68,7 +73,33 @@ impl ReadFields {
     pub fn contains(&self, field: EventField) -> bool {
         self.read[field as usize]
     }
+
+    /// The declared fields in the order of the WIT enum, which is the order of a batch's
+    /// columns.
+    pub fn fields(&self) -> impl Iterator<Item = EventField> + '_ {
+        ALL_EVENT_FIELDS.into_iter().filter(|field| self.contains(*field))
+    }
 }
+
+/// Every field, in the order of the WIT enum.
+pub const ALL_EVENT_FIELDS: [EventField; ReadFields::FIELD_COUNT] = [
+    EventField::EventId,
+    EventField::EventName,
+    EventField::AppId,
+    EventField::Platform,
+    EventField::EventTimeMsec,
+    EventField::UserPseudoId,
+    EventField::UserId,
+    EventField::SessionId,
+    EventField::PageUrl,
+    EventField::PageReferrer,
+    EventField::PageTitle,
+    EventField::ScreenName,
+    EventField::UserAgent,
+    EventField::ClientIp,
+    EventField::GeoCountry,
+    EventField::CustomParameters,
+];
 
 /// The WIT interface, for documentation and for building plugins against the same text.
 pub const WIT: &str = include_str!("../../wit/plugin.wit");
@@ -102,7 +133,7 @@ pub enum PluginError {
     NotAComponent(String),
     /// The component does not export the world its kind needs, or imports more than the
     /// sandbox gives. Retrying does not help: rebuild it against plugins/wit/plugin.wit.
-    #[error("the component does not fit the `{world}` world of clickstream:plugin@0.2.0: {reason}")]
+    #[error("the component does not fit the `{world}` world of clickstream:plugin@0.3.0: {reason}")]
     WrongInterface { world: &'static str, reason: String },
     /// The plugin trapped (a Rust panic, an unreachable, a bad memory access). The batch is
     /// quarantined; retrying the same batch fails the same way.
@@ -118,7 +149,8 @@ pub enum PluginError {
     /// The plugin answered `err(message)` for the whole batch.
     #[error("the plugin refused the batch: {0}")]
     Refused(String),
-    /// The plugin's answer does not match the batch (a different number of entries).
+    /// The plugin's answer does not fit the batch (values that do not match their events, an
+    /// event past the batch, text ends outside their buffer). Retrying does not help.
     #[error("the plugin returned a malformed answer: {0}")]
     Malformed(String),
     /// The sandbox itself could not be set up (an internal error; a retry may help).
@@ -259,10 +291,10 @@ impl LoadedPlugin {
         Ok(PluginSession { plugin: self.clone(), store, stderr, instance })
     }
 
-    /// Runs the enricher over one batch in an instance of its own: one enrichment per event,
-    /// in order.
-    pub fn enrich(self: &Arc<Self>, config: &str, events: &[Event]) -> Result<Vec<Enrichment>, PluginError> {
-        self.session()?.enrich(config, events)
+    /// Runs the enricher over one batch in an instance of its own (see
+    /// [`PluginSession::enrich`]).
+    pub fn enrich(self: &Arc<Self>, config: &str, batch: &EventBatch) -> Result<Vec<ParameterColumn>, PluginError> {
+        self.session()?.enrich(config, batch)
     }
 
     /// Runs the transformer over one batch in an instance of its own: per request, its events
@@ -301,19 +333,19 @@ impl PluginSession {
         Ok(ReadFields::of(&fields))
     }
 
-    /// Runs the enricher over one batch: one enrichment per event, in order. Fields the
-    /// enricher does not read (see [`PluginSession::reads`]) may be `none`.
-    pub fn enrich(&mut self, config: &str, events: &[Event]) -> Result<Vec<Enrichment>, PluginError> {
-        let budget = self.prepare_call(events.len())?;
+    /// Runs the enricher over one batch: the parameters it sets, one column each, checked to
+    /// fit the batch (see [`columns::check_answer`]). The batch holds the columns of the
+    /// fields the enricher reads (see [`PluginSession::reads`]).
+    pub fn enrich(&mut self, config: &str, batch: &EventBatch) -> Result<Vec<ParameterColumn>, PluginError> {
+        let size = batch.size as usize;
+        let budget = self.prepare_call(size)?;
         let SessionInstance::Enricher(plugin) = &self.instance else {
             return Err(PluginError::WrongInterface { world: "enricher", reason: "this plugin is a transformer".into() });
         };
-        let answer = plugin.call_enrich(&mut self.store, config, events).map_err(|error| budget.failure(error, &self.stderr))?;
-        let enrichments = answer.map_err(PluginError::Refused)?;
-        if enrichments.len() != events.len() {
-            return Err(PluginError::Malformed(format!("{} enrichments for {} events", enrichments.len(), events.len())));
-        }
-        Ok(enrichments)
+        let answer = plugin.call_enrich(&mut self.store, config, batch).map_err(|error| budget.failure(error, &self.stderr))?;
+        let columns = answer.map_err(PluginError::Refused)?;
+        columns::check_answer(&columns, size)?;
+        Ok(columns)
     }
 
     /// Runs the transformer over one batch of requests: per request, its events as a JSON

@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use clickstream_plugins::{
-    Event, EventField, LoadedPlugin, Parameter, PluginError, ReadFields, PluginLimits, PluginRuntime, PluginWorld, Value,
+    AnsweredValue, Column, ColumnValues, EventBatch, EventField, LoadedPlugin, ParameterColumn, PluginError, PluginLimits, PluginRuntime, PluginWorld, ReadFields, TextColumn,
     build::{build_plugin_crate, plugin_crate_dir},
 };
 
@@ -20,39 +20,36 @@ fn plugin(relative: &str) -> Arc<LoadedPlugin> {
     runtime().load(&bytes, PluginWorld::Enricher).unwrap()
 }
 
-fn event(name: &str, page_url: Option<&str>, referrer: Option<&str>) -> Event {
-    Event {
-        event_id: Some(format!("id-{name}")),
-        event_name: Some(name.to_string()),
-        app_id: Some("shop".into()),
-        platform: Some("Web".into()),
-        event_time_msec: Some(1_700_000_000_000),
-        user_pseudo_id: Some("u1".into()),
-        user_id: None,
-        session_id: Some("s1".into()),
-        page_url: page_url.map(str::to_string),
-        page_referrer: referrer.map(str::to_string),
-        page_title: None,
-        screen_name: None,
-        user_agent: None,
-        client_ip: Some("192.0.2.1".into()),
-        geo_country: None,
-        custom_parameters: Some(vec![Parameter { name: "existing".into(), value: Value::Integer(1) }]),
-    }
+/// An event given as (event name, page URL, referrer).
+type TestEvent<'a> = (&'a str, Option<&'a str>, Option<&'a str>);
+
+/// A batch of these events, with those three columns and the event times.
+fn batch(events: &[TestEvent<'_>]) -> EventBatch {
+    let text = |field, pick: for<'e> fn(&TestEvent<'e>) -> Option<&'e str>| Column { field, values: ColumnValues::Text(TextColumn::from_values(events.iter().map(pick))) };
+    EventBatch::of_columns(
+        events.len(),
+        vec![
+            text(EventField::EventName, |event| Some(event.0)),
+            Column { field: EventField::EventTimeMsec, values: ColumnValues::Integers(vec![1_700_000_000_000; events.len()]) },
+            text(EventField::PageUrl, |event| event.1),
+            text(EventField::PageReferrer, |event| event.2),
+        ],
+    )
 }
 
-fn parameters_of(enrichment: &clickstream_plugins::Enrichment) -> Vec<(String, String)> {
-    enrichment
-        .set_parameters
+/// The parameters an answer sets on event `event`, as (name, value text).
+fn parameters_of(answer: &[ParameterColumn], event: usize) -> Vec<(String, String)> {
+    answer
         .iter()
-        .map(|parameter| {
-            let value = match &parameter.value {
-                Value::Text(text) => text.clone(),
-                Value::Integer(number) => number.to_string(),
-                Value::Float(number) => number.to_string(),
-                Value::Boolean(flag) => flag.to_string(),
+        .flat_map(|column| column.entries().filter(move |(index, _)| *index == event).map(move |(_, value)| (column.name.clone(), value)))
+        .map(|(name, value)| {
+            let value = match value {
+                AnsweredValue::Text(text) => text.to_string(),
+                AnsweredValue::Integer(number) => number.to_string(),
+                AnsweredValue::Float(number) => number.to_string(),
+                AnsweredValue::Boolean(flag) => flag.to_string(),
             };
-            (parameter.name.clone(), value)
+            (name, value)
         })
         .collect()
 }
@@ -60,27 +57,28 @@ fn parameters_of(enrichment: &clickstream_plugins::Enrichment) -> Vec<(String, S
 #[test]
 fn the_example_enricher_categorises_pages() {
     let page_category = plugin("examples/page-category");
-    let events = [event("_page_view", Some("https://shop.example/products/shoes?x=1"), Some("https://www.bing.com/search")), event("_page_view", Some("https://shop.example/"), None), event("_app_start", None, None)];
-    let enrichments = page_category.enrich("", &events).unwrap();
+    let events = [("_page_view", Some("https://shop.example/products/shoes?x=1"), Some("https://www.bing.com/search")), ("_page_view", Some("https://shop.example/"), None), ("_app_start", None, None)];
+    let answer = page_category.enrich("", &batch(&events)).unwrap();
     let pairs = |(name, value): (&str, &str)| (name.to_string(), value.to_string());
-    assert_eq!(parameters_of(&enrichments[0]), [("page_category", "product"), ("page_depth", "2"), ("referrer_host", "www.bing.com")].map(pairs));
-    assert_eq!(parameters_of(&enrichments[1]), [("page_category", "other"), ("page_depth", "0")].map(pairs));
-    assert!(enrichments[2].set_parameters.is_empty());
+    assert_eq!(parameters_of(&answer, 0), [("page_category", "product"), ("page_depth", "2"), ("referrer_host", "www.bing.com")].map(pairs));
+    assert_eq!(parameters_of(&answer, 1), [("page_category", "other"), ("page_depth", "0")].map(pairs));
+    assert!(parameters_of(&answer, 2).is_empty());
     // The configuration registered with the plugin replaces the default rules, and a bad one
     // is the plugin's refusal, in its words.
-    let enrichments = page_category.enrich("/products=catalogue", &events[..1]).unwrap();
-    assert_eq!(parameters_of(&enrichments[0])[0], pairs(("page_category", "catalogue")));
+    let answer = page_category.enrich("/products=catalogue", &batch(&events[..1])).unwrap();
+    assert_eq!(parameters_of(&answer, 0)[0], pairs(("page_category", "catalogue")));
     // It declares the two fields it reads, which are all the host sends it.
     assert_eq!(page_category.session().unwrap().reads("").unwrap(), ReadFields::of(&[EventField::PageUrl, EventField::PageReferrer]));
     assert!(!ReadFields::of(&[EventField::PageUrl]).contains(EventField::EventName));
-    let refused = page_category.enrich("products", &events[..1]).unwrap_err();
+    let refused = page_category.enrich("products", &batch(&events[..1])).unwrap_err();
     assert!(matches!(&refused, PluginError::Refused(message) if message.contains("expected `prefix=category`")), "{refused}");
 }
 
 #[test]
 fn each_misbehaviour_fails_only_its_call_with_a_clear_reason() {
     let misbehaving = plugin("tests/misbehaving");
-    let events: Vec<Event> = (0..3).map(|index| event(&format!("e{index}"), None, None)).collect();
+    let names = ["e0", "e1", "e2"];
+    let events = batch(&names.map(|name| (name, None, None)));
 
     let panicked = misbehaving.enrich("panic", &events).unwrap_err();
     assert!(matches!(&panicked, PluginError::Trapped { stderr, .. } if stderr.contains("asked to panic on 3 events")), "{panicked}");
@@ -101,24 +99,26 @@ fn each_misbehaviour_fails_only_its_call_with_a_clear_reason() {
     assert!(matches!(&reads_panicked, PluginError::Trapped { stderr, .. } if stderr.contains("asked to panic in reads")), "{reads_panicked}");
 
     let short = misbehaving.enrich("short", &events).unwrap_err();
-    assert!(matches!(&short, PluginError::Malformed(message) if message == "2 enrichments for 3 events"), "{short}");
+    assert!(matches!(&short, PluginError::Malformed(message) if message == "parameter `plugin_saw`: 3 events but 2 values"), "{short}");
+    let past_the_batch = misbehaving.enrich("past-the-batch", &events).unwrap_err();
+    assert!(matches!(&past_the_batch, PluginError::Malformed(message) if message == "parameter `plugin_saw`: event 3 is past the batch of 3 events"), "{past_the_batch}");
 
     // After all that, the same compiled plugin still answers: every call is a fresh instance.
     let fine = misbehaving.enrich("", &events).unwrap();
-    assert_eq!(parameters_of(&fine[2]), [("plugin_saw".to_string(), "e2".to_string())]);
+    assert_eq!(parameters_of(&fine, 2), [("plugin_saw".to_string(), "e2".to_string())]);
 }
 
 #[test]
 fn the_sandbox_gives_no_files_and_no_environment() {
     let misbehaving = plugin("tests/misbehaving");
-    let events = [event("e", None, None)];
+    let events = batch(&[("e", None, None)]);
     // SAFETY-free check: the host has a hostname file and environment variables.
     assert!(std::env::vars().count() > 0);
     let file = misbehaving.enrich("read-file", &events).unwrap();
-    let (_, answer) = &parameters_of(&file[0])[0];
+    let (_, answer) = &parameters_of(&file, 0)[0];
     assert!(answer.starts_with("denied:"), "the plugin read a host file: {answer}");
     let environment = misbehaving.enrich("env", &events).unwrap();
-    assert_eq!(parameters_of(&environment[0]), [("environment_variables".to_string(), "0".to_string())]);
+    assert_eq!(parameters_of(&environment, 0), [("environment_variables".to_string(), "0".to_string())]);
 }
 
 #[test]

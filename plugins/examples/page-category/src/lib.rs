@@ -15,7 +15,8 @@
 //! With no configuration, [`DEFAULT_RULES`] apply.
 //!
 //! The logic is plain Rust ([`page_parameters`]); the WebAssembly component is the thin
-//! `component` module at the end, which only converts between the WIT types and these.
+//! `component` module at the end, which reads the batch's columns and writes one answer
+//! column per parameter.
 
 /// The rules used when the plugin is registered without a configuration.
 pub const DEFAULT_RULES: &str = "/products=product\n/product=product\n/cart=checkout\n/checkout=checkout\n/blog=content\n/help=support";
@@ -47,26 +48,26 @@ pub fn parse_rules(config: &str) -> Result<Vec<Rule>, String> {
     Ok(rules)
 }
 
-/// A parameter value, as the WIT `value` variant has it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ParameterValue {
-    Text(String),
-    Integer(i64),
+/// The parameters one event gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageParameters<'r> {
+    /// `page_category`: the first matching rule's category, else `other`.
+    pub category: &'r str,
+    /// `page_depth`: how many segments the path has.
+    pub depth: i64,
+    /// `referrer_host`: the referrer's host, when the event has a referrer with one.
+    pub referrer_host: Option<String>,
 }
 
-/// The parameters one event gets (none without a parseable page URL).
-pub fn page_parameters(rules: &[Rule], page_url: Option<&str>, page_referrer: Option<&str>) -> Vec<(String, ParameterValue)> {
-    let Some(page) = page_url.and_then(|text| url::Url::parse(text).ok()) else {
-        return Vec::new();
-    };
+/// The parameters of an event with this page URL and referrer; `None` without a parseable
+/// page URL (the event then gets no parameters).
+pub fn page_parameters<'r>(rules: &'r [Rule], page_url: Option<&str>, page_referrer: Option<&str>) -> Option<PageParameters<'r>> {
+    let page = url::Url::parse(page_url?).ok()?;
     let path = page.path();
     let category = rules.iter().find(|rule| path.starts_with(&rule.prefix)).map_or("other", |rule| rule.category.as_str());
     let depth = path.split('/').filter(|segment| !segment.is_empty()).count() as i64;
-    let mut parameters = vec![("page_category".to_string(), ParameterValue::Text(category.to_string())), ("page_depth".to_string(), ParameterValue::Integer(depth))];
-    if let Some(host) = page_referrer.and_then(|text| url::Url::parse(text).ok()).and_then(|referrer| referrer.host_str().map(str::to_string)) {
-        parameters.push(("referrer_host".to_string(), ParameterValue::Text(host)));
-    }
-    parameters
+    let referrer_host = page_referrer.and_then(|text| url::Url::parse(text).ok()).and_then(|referrer| referrer.host_str().map(str::to_string));
+    Some(PageParameters { category, depth, referrer_host })
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -82,36 +83,88 @@ static ALLOCATOR: batch_arena::BatchArena = batch_arena::BatchArena::new();
 mod component {
     wit_bindgen::generate!({ path: "../../wit", world: "enricher" });
 
-    // The world's `use` brings `Event`, `EventField` and `Enrichment` into this module already.
-    use clickstream::plugin::types::{Parameter, Value};
+    // The world's `use` brings `EventBatch`, `EventField` and `ParameterColumn` into this
+    // module already.
+    use clickstream::plugin::types::{ColumnValues, ParameterValues, TextColumn, Texts};
+
+    /// Reading a batch's columns and writing answer columns; a plugin author can copy this
+    /// module as it is.
+    mod columns {
+        use super::{ColumnValues, EventBatch, EventField, TextColumn, Texts};
+
+        impl Texts {
+            pub fn new() -> Texts {
+                Texts { bytes: String::new(), ends: Vec::new() }
+            }
+
+            pub fn push(&mut self, text: &str) {
+                self.bytes.push_str(text);
+                self.ends.push(self.bytes.len() as u32);
+            }
+
+            /// Text `index` (`None` past the last one).
+            pub fn get(&self, index: usize) -> Option<&str> {
+                let end = *self.ends.get(index)? as usize;
+                let start = if index == 0 { 0 } else { self.ends[index - 1] as usize };
+                self.bytes.get(start..end)
+            }
+        }
+
+        impl TextColumn {
+            /// Event `index`'s text, or `None` where it has none.
+            pub fn get(&self, index: usize) -> Option<&str> {
+                if !*self.present.get(index)? {
+                    return None;
+                }
+                self.values.get(index)
+            }
+        }
+
+        impl EventBatch {
+            /// The text column of a field the plugin declared in `reads`.
+            pub fn text_column(&self, field: EventField) -> Option<&TextColumn> {
+                self.columns.iter().find(|column| column.field == field).and_then(|column| match &column.values {
+                    ColumnValues::Text(texts) => Some(texts),
+                    ColumnValues::Integers(_) => None,
+                })
+            }
+        }
+    }
 
     struct PageCategory;
 
     impl Guest for PageCategory {
-        // Only these two fields are copied into the plugin; the rest of each event arrives empty.
+        // Only these two columns are copied into the plugin.
         fn reads(_config: String) -> Vec<EventField> {
             vec![EventField::PageUrl, EventField::PageReferrer]
         }
 
-        fn enrich(config: String, events: Vec<Event>) -> Result<Vec<Enrichment>, String> {
+        fn enrich(config: String, batch: EventBatch) -> Result<Vec<ParameterColumn>, String> {
             let rules = super::parse_rules(&config)?;
-            let enrichments = events
-                .iter()
-                .map(|event| {
-                    let set_parameters = super::page_parameters(&rules, event.page_url.as_deref(), event.page_referrer.as_deref())
-                        .into_iter()
-                        .map(|(name, value)| Parameter {
-                            name,
-                            value: match value {
-                                super::ParameterValue::Text(text) => Value::Text(text),
-                                super::ParameterValue::Integer(number) => Value::Integer(number),
-                            },
-                        })
-                        .collect();
-                    Enrichment { set_parameters }
-                })
-                .collect();
-            Ok(enrichments)
+            let page_urls = batch.text_column(EventField::PageUrl);
+            let referrers = batch.text_column(EventField::PageReferrer);
+            // One column per parameter: the events that get it, and their values.
+            let (mut categorised, mut categories) = (Vec::new(), Texts::new());
+            let (mut depths, mut with_referrer, mut referrer_hosts) = (Vec::new(), Vec::new(), Texts::new());
+            for event in 0..batch.size as usize {
+                let page_url = page_urls.and_then(|column| column.get(event));
+                let referrer = referrers.and_then(|column| column.get(event));
+                let Some(parameters) = super::page_parameters(&rules, page_url, referrer) else {
+                    continue;
+                };
+                categorised.push(event as u32);
+                categories.push(parameters.category);
+                depths.push(parameters.depth);
+                if let Some(host) = &parameters.referrer_host {
+                    with_referrer.push(event as u32);
+                    referrer_hosts.push(host);
+                }
+            }
+            Ok(vec![
+                ParameterColumn { name: "page_category".into(), events: categorised.clone(), values: ParameterValues::Text(categories) },
+                ParameterColumn { name: "page_depth".into(), events: categorised, values: ParameterValues::Integer(depths) },
+                ParameterColumn { name: "referrer_host".into(), events: with_referrer, values: ParameterValues::Text(referrer_hosts) },
+            ])
         }
     }
 
@@ -126,16 +179,9 @@ mod tests {
     fn categories_depth_and_referrer_host() {
         let rules = parse_rules("").unwrap();
         let parameters = page_parameters(&rules, Some("https://shop.example/products/shoes?id=1"), Some("https://www.google.com/search?q=x"));
-        assert_eq!(
-            parameters,
-            vec![
-                ("page_category".to_string(), ParameterValue::Text("product".into())),
-                ("page_depth".to_string(), ParameterValue::Integer(2)),
-                ("referrer_host".to_string(), ParameterValue::Text("www.google.com".into())),
-            ]
-        );
-        assert_eq!(page_parameters(&rules, Some("https://shop.example/"), None)[0].1, ParameterValue::Text("other".into()));
-        assert!(page_parameters(&rules, None, None).is_empty());
+        assert_eq!(parameters, Some(PageParameters { category: "product", depth: 2, referrer_host: Some("www.google.com".into()) }));
+        assert_eq!(page_parameters(&rules, Some("https://shop.example/"), None), Some(PageParameters { category: "other", depth: 0, referrer_host: None }));
+        assert_eq!(page_parameters(&rules, None, None), None);
         assert!(parse_rules("products=product").unwrap_err().contains("must start with `/`"));
     }
 }
