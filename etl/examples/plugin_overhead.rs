@@ -123,15 +123,14 @@ fn run_side_by_side(batches: &[Vec<String>], native: Box<dyn Enricher>, chain_pl
             job_seconds[variant] += started.elapsed().as_secs_f64();
         }
     }
-    let mut variant = 0;
-    jobs.map(|job| {
+    let mut measured = jobs.into_iter().zip(job_seconds).map(|(job, seconds_before_finish)| {
         let started = Instant::now();
         let output = job.finish().unwrap();
-        let job_seconds = job_seconds[variant] + started.elapsed().as_secs_f64();
-        variant += 1;
         assert_eq!(output.counters.quarantined_records, 0, "nothing is quarantined");
-        Measured { events: output.counters.events_out, job_seconds, enrich_seconds: output.phases.enrich.get("page_category").copied().unwrap_or(0.0) }
-    })
+        let enrich_seconds = output.phases.enrich.get("page_category").copied().unwrap_or(0.0);
+        Measured { events: output.counters.events_out, job_seconds: seconds_before_finish + started.elapsed().as_secs_f64(), enrich_seconds }
+    });
+    [(); 3].map(|_| measured.next().expect("three jobs"))
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -142,6 +141,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 fn main() {
     let events: usize = std::env::args().nth(1).map(|text| text.parse().expect("events is a number")).unwrap_or(500_000);
+    assert!(events >= REQUESTS_PER_BATCH * EVENTS_PER_REQUEST, "at least one batch of {} events", REQUESTS_PER_BATCH * EVENTS_PER_REQUEST);
     let component = build_plugin_crate(&plugin_crate_dir("examples/page-category")).unwrap_or_else(|error| panic!("{error}"));
     let runtime = PluginRuntime::new(PluginLimits::default()).unwrap();
     let plugin = runtime.load(&std::fs::read(component).unwrap(), PluginWorld::Enricher).unwrap();
@@ -150,8 +150,8 @@ fn main() {
     let chain_plugin = ChainPlugin { id: "page_category".into(), plugin, config: CONFIG.into() };
 
     // A warm-up, then the measured repetitions.
-    run_side_by_side(&batches[..2], native(), &chain_plugin);
-    let repetitions: usize = std::env::var("BENCH_REPETITIONS").ok().and_then(|text| text.parse().ok()).unwrap_or(7);
+    run_side_by_side(&batches[..batches.len().min(2)], native(), &chain_plugin);
+    let repetitions: usize = std::env::var("BENCH_REPETITIONS").ok().and_then(|text| text.parse().ok()).unwrap_or(7).max(1);
     let runs: Vec<[Measured; 3]> = (0..repetitions).map(|_| run_side_by_side(&batches, native(), &chain_plugin)).collect();
     let events_out = runs[0][1].events as f64;
     let best = |variant: usize, pick: fn(&Measured) -> f64| runs.iter().map(|run| pick(&run[variant])).fold(f64::INFINITY, f64::min);

@@ -138,15 +138,18 @@ fn text_of_row<'r>(row: &'r EventRow<'_>, field: EventField) -> Option<&'r str> 
 }
 
 /// Sets a checked answer's parameters on the rows, row by row (each column's events ascend,
-/// so one cursor per column walks it beside the rows), and rebuilds the
-/// `custom_parameters_json_str` of each row that got one.
+/// so one cursor per column walks it beside the rows, and each row is visited once), and
+/// rebuilds the `custom_parameters_json_str` of each row that got one. Where two columns set
+/// the same name on a row, the later one wins. Columns without events are skipped, and
+/// `check_answer` caps how many columns an answer may have, so the work stays in proportion
+/// to the batch whatever the plugin answers.
 fn set_answer(rows: &mut [EventRow<'_>], answer: &[ParameterColumn]) {
-    let mut columns: Vec<_> = answer.iter().map(|column| column.entries().peekable()).collect();
+    let mut columns: Vec<_> = answer.iter().filter(|column| !column.events.is_empty()).map(|column| (column.name.as_str(), column.entries().peekable())).collect();
     for (index, row) in rows.iter_mut().enumerate() {
         let mut changed = false;
-        for (column, entries) in answer.iter().zip(&mut columns) {
+        for (name, entries) in &mut columns {
             if let Some((_, value)) = entries.next_if(|(event, _)| *event == index) {
-                set_custom_parameter(row, &column.name, parameter_value(value));
+                set_custom_parameter(row, name, parameter_value(value));
                 changed = true;
             }
         }

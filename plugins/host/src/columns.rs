@@ -18,6 +18,8 @@ impl Texts {
         Texts { bytes: String::with_capacity(bytes), ends: Vec::with_capacity(count) }
     }
 
+    /// Appends a text. Its end is kept as a `u32`, as the plugin's 32-bit memory needs: past
+    /// 4 GiB it would wrap, which [`EventBatch::check_fits_a_plugin`] refuses before a call.
     pub fn push(&mut self, text: &str) {
         self.bytes.push_str(text);
         self.ends.push(self.bytes.len() as u32);
@@ -105,7 +107,21 @@ impl EventBatch {
 
     /// A batch of `size` events with these columns.
     pub fn of_columns(size: usize, columns: Vec<Column>) -> EventBatch {
-        EventBatch { size: size as u32, columns }
+        EventBatch { size: u32::try_from(size).unwrap_or(u32::MAX), columns }
+    }
+
+    /// Refuses a batch a 32-bit plugin cannot be given: a column whose texts take 4 GiB or
+    /// more (their ends would wrap). The batch fails with the reason rather than reaching the
+    /// plugin with wrong ends; retrying it does not help.
+    pub fn check_fits_a_plugin(&self) -> Result<(), PluginError> {
+        for column in &self.columns {
+            if let ColumnValues::Text(texts) = &column.values
+                && u32::try_from(texts.values.bytes.len()).is_err()
+            {
+                return Err(PluginError::BatchTooLarge(format!("the {:?} texts take {} bytes, more than a plugin's 4 GiB memory", column.field, texts.values.bytes.len())));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -146,11 +162,19 @@ impl ParameterColumn {
     }
 }
 
-/// Refuses an answer that does not fit a batch of `size` events: a parameter without a
-/// name, a value count that differs from its event count, an event position past the batch
+/// The most parameter columns one answer may hold. Setting the answer visits each row once
+/// per column that has events, so an unbounded count would let a plugin spend the host's time
+/// (which fuel does not count). A plugin sets a handful of parameters; 1,024 is far above that.
+pub const MAX_PARAMETER_COLUMNS: usize = 1024;
+
+/// Refuses an answer that does not fit a batch of `size` events: more than
+/// [`MAX_PARAMETER_COLUMNS`] columns, a parameter without a name, a value count that differs from its event count, an event position past the batch
 /// or not after the one before it, text ends that do not fit their buffer, or a number JSON
 /// cannot hold.
 pub fn check_answer(columns: &[ParameterColumn], size: usize) -> Result<(), PluginError> {
+    if columns.len() > MAX_PARAMETER_COLUMNS {
+        return Err(PluginError::Malformed(format!("{} parameter columns, more than the {MAX_PARAMETER_COLUMNS} an answer may hold", columns.len())));
+    }
     for column in columns {
         let malformed = |problem: String| PluginError::Malformed(format!("parameter `{}`: {problem}", column.name));
         if column.name.is_empty() {
@@ -216,6 +240,8 @@ mod tests {
         assert!(reason(&[split_character]).contains("text 0 ends at byte 1; ends must not decrease"));
         let past_the_buffer = ParameterColumn { name: "tag".into(), events: vec![0, 1], values: ParameterValues::Text(Texts { bytes: "ab".into(), ends: vec![2, 1] }) };
         assert!(reason(&[past_the_buffer]).contains("text 1 ends at byte 1; ends must not decrease (the text before it ended at 2)"));
+        let too_many: Vec<ParameterColumn> = (0..=MAX_PARAMETER_COLUMNS).map(|_| text_parameter("tag", vec![], &[])).collect();
+        assert_eq!(reason(&too_many), "the plugin returned a malformed answer: 1025 parameter columns, more than the 1024 an answer may hold");
         let not_a_number = ParameterColumn { name: "score".into(), events: vec![0], values: ParameterValues::Float(vec![f64::NAN]) };
         assert!(reason(&[not_a_number]).contains("NaN is not a number JSON can hold"));
     }

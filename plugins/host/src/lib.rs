@@ -153,6 +153,10 @@ pub enum PluginError {
     /// event past the batch, text ends outside their buffer). Retrying does not help.
     #[error("the plugin returned a malformed answer: {0}")]
     Malformed(String),
+    /// The batch is too large to hand to a plugin at all (its texts exceed what 32-bit
+    /// WebAssembly can address). Retrying the same batch does not help.
+    #[error("the batch is too large for a plugin: {0}")]
+    BatchTooLarge(String),
     /// The sandbox itself could not be set up (an internal error; a retry may help).
     #[error("cannot set up the plugin sandbox: {0}")]
     Sandbox(String),
@@ -337,6 +341,7 @@ impl PluginSession {
     /// fit the batch (see [`columns::check_answer`]). The batch holds the columns of the
     /// fields the enricher reads (see [`PluginSession::reads`]).
     pub fn enrich(&mut self, config: &str, batch: &EventBatch) -> Result<Vec<ParameterColumn>, PluginError> {
+        batch.check_fits_a_plugin()?;
         let size = batch.size as usize;
         let budget = self.prepare_call(size)?;
         let SessionInstance::Enricher(plugin) = &self.instance else {
