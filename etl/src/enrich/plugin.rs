@@ -93,23 +93,24 @@ impl Enricher for PluginEnricher {
 /// What the plugin sees of the rows: a column per field it reads, filled in one pass over the
 /// rows (a row is large, so reading each once keeps the batch in cache).
 fn batch_of_rows(rows: &[EventRow<'_>], read_fields: &ReadFields) -> EventBatch {
-    let fields: Vec<EventField> = read_fields.fields().collect();
-    let mut columns: Vec<ColumnValues> = fields
-        .iter()
-        .map(|field| match field {
-            EventField::EventTimeMsec => ColumnValues::Integers(Vec::with_capacity(rows.len())),
-            _ => ColumnValues::Text(TextColumn::with_capacity(rows.len())),
+    let mut columns: Vec<Column> = read_fields
+        .fields()
+        .map(|field| {
+            let values = match field {
+                EventField::EventTimeMsec => ColumnValues::Integers(Vec::with_capacity(rows.len())),
+                _ => ColumnValues::Text(TextColumn::with_capacity(rows.len())),
+            };
+            Column { field, values }
         })
         .collect();
     for row in rows {
-        for (field, column) in fields.iter().zip(&mut columns) {
-            match column {
+        for column in &mut columns {
+            match &mut column.values {
                 ColumnValues::Integers(times) => times.push(row.event_time_msec),
-                ColumnValues::Text(texts) => texts.push(text_of_row(row, *field)),
+                ColumnValues::Text(texts) => texts.push(text_of_row(row, column.field)),
             }
         }
     }
-    let columns = fields.into_iter().zip(columns).map(|(field, values)| Column { field, values }).collect();
     EventBatch::of_columns(rows.len(), columns)
 }
 

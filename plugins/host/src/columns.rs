@@ -6,16 +6,11 @@
 //! lengths, positions or text ends do not fit the batch, so that [`ParameterColumn::entries`]
 //! can then hand out its values without failing halfway through a batch.
 
-use crate::{Column, ColumnValues, EventBatch, EventField, ParameterColumn, ParameterValues, PluginError, TextColumn, Texts};
+use crate::{Column, ColumnValues, EventBatch, ParameterColumn, ParameterValues, PluginError, TextColumn, Texts};
 
 impl Texts {
     pub fn new() -> Texts {
         Texts { bytes: String::new(), ends: Vec::new() }
-    }
-
-    /// Room for `count` texts of `bytes` bytes in all.
-    pub fn with_capacity(count: usize, bytes: usize) -> Texts {
-        Texts { bytes: String::with_capacity(bytes), ends: Vec::with_capacity(count) }
     }
 
     /// Appends a text. Its end is kept as a `u32`, as the plugin's 32-bit memory needs: past
@@ -56,16 +51,10 @@ impl Texts {
     }
 }
 
-impl Default for Texts {
-    fn default() -> Texts {
-        Texts::new()
-    }
-}
-
 impl TextColumn {
     /// Room for `count` events' texts.
     pub fn with_capacity(count: usize) -> TextColumn {
-        TextColumn { present: Vec::with_capacity(count), values: Texts::with_capacity(count, 0) }
+        TextColumn { present: Vec::with_capacity(count), values: Texts { bytes: String::new(), ends: Vec::with_capacity(count) } }
     }
 
     /// Appends the next event's text (`None` where it has none).
@@ -92,19 +81,6 @@ impl TextColumn {
 }
 
 impl EventBatch {
-    /// The column of `field`, if the batch has it (it has the fields the enricher declared).
-    pub fn column(&self, field: EventField) -> Option<&ColumnValues> {
-        self.columns.iter().find(|column| column.field == field).map(|column| &column.values)
-    }
-
-    /// The text column of `field`, if the batch has it.
-    pub fn text_column(&self, field: EventField) -> Option<&TextColumn> {
-        match self.column(field)? {
-            ColumnValues::Text(column) => Some(column),
-            ColumnValues::Integers(_) => None,
-        }
-    }
-
     /// A batch of `size` events with these columns.
     pub fn of_columns(size: usize, columns: Vec<Column>) -> EventBatch {
         EventBatch { size: u32::try_from(size).unwrap_or(u32::MAX), columns }
@@ -168,9 +144,9 @@ impl ParameterColumn {
 pub const MAX_PARAMETER_COLUMNS: usize = 1024;
 
 /// Refuses an answer that does not fit a batch of `size` events: more than
-/// [`MAX_PARAMETER_COLUMNS`] columns, a parameter without a name, a value count that differs from its event count, an event position past the batch
-/// or not after the one before it, text ends that do not fit their buffer, or a number JSON
-/// cannot hold.
+/// [`MAX_PARAMETER_COLUMNS`] columns, a parameter without a name, a value count that differs
+/// from its event count, an event position past the batch or not after the one before it,
+/// text ends that do not fit their buffer, or a number JSON cannot hold.
 pub fn check_answer(columns: &[ParameterColumn], size: usize) -> Result<(), PluginError> {
     if columns.len() > MAX_PARAMETER_COLUMNS {
         return Err(PluginError::Malformed(format!("{} parameter columns, more than the {MAX_PARAMETER_COLUMNS} an answer may hold", columns.len())));
